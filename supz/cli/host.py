@@ -1,0 +1,133 @@
+"""Host commands: init, up, down, doctor, demo."""
+
+from __future__ import annotations
+
+import os
+import sys
+import platform
+import shutil
+from pathlib import Path
+
+import click
+
+from supz.audit import current_who
+from supz.cli.main import Env, pass_env
+from supz.errors import ExitCode, SupzError
+from supz.host import daemon
+from supz.host.layout import InitOptions, init_host
+from supz.programfile import read_program_file
+from supz.registry import Registry
+from supz.supervisord.client import SupervisorClient
+
+
+@click.command()
+@click.option("--host", "host_name", default=None, help="Name this host signs changes with [default: hostname].")
+@click.option("--socket-group", default=None, help="Group allowed to use supervisord's socket (mode 0770).")
+@click.option("--ha/--standalone", default=False, help="Run HA applications only while MASTER [default: standalone].")
+@pass_env
+def init(env: Env, host_name: str | None, socket_group: str | None, ha: bool) -> None:
+    """Lay out a complete host under --root (or adapt this host's supervisor when root is /)."""
+    options = InitOptions(host=host_name or platform.node(), socket_group=socket_group, ha=ha)
+    report = init_host(env.paths, options)
+    for line in report.changes:
+        click.echo(line)
+    for line in report.kept:
+        click.echo(line, err=True)
+    if not report.changes:
+        click.echo(f"{env.paths.root}: already initialised, nothing changed")
+
+
+@click.command()
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for supervisord to answer.")
+@pass_env
+def up(env: Env, timeout: float) -> None:
+    """Start this host's supervisord; return once it answers."""
+    click.echo(daemon.up(env.paths, timeout=timeout))
+
+
+@click.command()
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for supervisord to exit.")
+@pass_env
+def down(env: Env, timeout: float) -> None:
+    """Stop this host's supervisord and every program it runs."""
+    click.echo(daemon.down(env.paths, timeout=timeout))
+
+
+@click.command()
+@pass_env
+@click.pass_context
+def doctor(ctx: click.Context, env: Env) -> None:
+    """Check the install, finish any interrupted registry change, validate every entry."""
+    problems = 0
+
+    def say(ok: bool, line: str) -> None:
+        nonlocal problems
+        problems += 0 if ok else 1
+        click.echo(f"{'ok  ' if ok else 'FAIL'} {line}")
+
+    paths = env.paths
+    for folder in paths.folders():
+        say(folder.is_dir(), f"folder {folder}")
+    try:
+        config = env.config
+        say(True, f"config {paths.config_file} (host {config.host})")
+    except SupzError as exc:
+        say(False, str(exc))
+        ctx.exit(ExitCode.ERROR)
+    registry = Registry(paths, host=config.host)
+    try:
+        change = registry.recover(who=current_who(config.host))
+        if change is None:
+            say(True, f"registry consistent at generation {registry.generation}")
+        else:
+            say(True, f"registry {change.op}: now generation {change.generation_after} ({', '.join(change.names)})")
+        for name, entry in registry.entries().items():
+            try:
+                read_program_file(entry.path, name)
+                say(True, f"entry {name} ({entry.state.value})")
+            except SupzError as exc:
+                say(False, str(exc))
+    except SupzError as exc:
+        say(False, str(exc))
+    client = SupervisorClient.for_host(paths)
+    try:
+        version = client.supz("getVersion")
+        say(True, f"supervisord answers on {client.serverurl}, supz extension {version} loaded")
+    except SupzError as exc:
+        say(False, str(exc))
+    ctx.exit(ExitCode.ERROR if problems else ExitCode.OK)
+
+
+def _demo_samples() -> Path:
+    return Path(__file__).resolve().parents[2] / "etc" / "demo"
+
+
+@click.command()
+@click.option("--no-shell", is_flag=True, help="Set up and start, but do not open the shell.")
+@pass_env
+def demo(env: Env, no_shell: bool) -> None:
+    """A local host under --root with sample applications, supervisord started, supzcli opened."""
+    paths = env.paths
+    if paths.is_real_host:
+        raise click.UsageError("the demo needs its own --root (a folder), not /")
+    report = init_host(paths, InitOptions(host=platform.node()))
+    for line in report.changes:
+        click.echo(line)
+    registry = Registry(paths, host=env.config.host)
+    who = current_who(env.config.host)
+    known = registry.entries()
+    for sample in sorted(_demo_samples().glob("*.conf")):
+        spec = read_program_file(sample)
+        if spec.name not in known:
+            registry.add(spec.name, spec.text, who=who, op="demo")
+            click.echo(f"registered sample application {spec.name}")
+    click.echo(daemon.up(paths))
+    click.echo(f"demo host at {paths.root}; stop it with: supz --root {paths.root} down")
+    if no_shell:
+        return
+    supzcli = shutil.which("supzcli", path=os.path.dirname(os.path.abspath(sys.argv[0]))) or "supzcli"
+    os.environ["SUPZ_ROOT"] = str(paths.root)
+    os.execv(supzcli, [supzcli])
+
+
+COMMANDS = [init, up, down, doctor, demo]

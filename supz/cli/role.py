@@ -1,0 +1,31 @@
+"""`supz role`: show or set this host's HA role (for pairs run without keepalived)."""
+
+from __future__ import annotations
+
+import click
+
+from supz.audit import AuditLog, AuditRecord, current_who
+from supz.cli.main import Env, pass_env
+from supz.role import ROLES, read_role, write_role
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def role(ctx: click.Context) -> None:
+    """Show this host's role (MASTER, BACKUP, FAULT, STOP or unknown)."""
+    if ctx.invoked_subcommand is None:
+        click.echo(read_role(ctx.find_object(Env).paths))
+
+
+@role.command("set")
+@click.argument("value", type=click.Choice(ROLES, case_sensitive=False))
+@pass_env
+def set_(env: Env, value: str) -> None:
+    """Write the role file by hand. It does not start or stop anything by itself."""
+    before = read_role(env.paths)
+    now = write_role(env.paths, value)
+    AuditLog(env.paths.audit_log).append(AuditRecord("role set", [now], f"ok: {before} -> {now}", current_who(env.config.host)))
+    click.echo(f"role: {before} -> {now}")
+
+
+COMMANDS = [role]

@@ -1,0 +1,74 @@
+"""The supz config file (INI, like supervisor's): identity, shell policy and HA settings."""
+
+from __future__ import annotations
+
+import configparser
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from supz.errors import ConfigError
+
+DEFAULT_REFUSE = ("shutdown", "reload")
+DEFAULT_CONFIRM = ("stop all", "restart all", "remove")
+
+
+@dataclass(frozen=True)
+class ShellPolicy:
+    """What supzcli refuses outright and what it asks to be confirmed."""
+
+    refuse: tuple[str, ...] = DEFAULT_REFUSE
+    confirm: tuple[str, ...] = DEFAULT_CONFIRM
+
+
+@dataclass(frozen=True)
+class ShellLook:
+    prompt: str = "supz"
+    banner: str = "supz shell on {host}: stop parks an application, start brings it back. 'help' lists commands."
+    farewell: str = "bye"
+
+
+@dataclass(frozen=True)
+class SupzConfig:
+    host: str = field(default_factory=platform.node)
+    policy: ShellPolicy = ShellPolicy()
+    look: ShellLook = ShellLook()
+    # With HA off a host is standalone: its active entries always run. With HA on they run only
+    # while the host's role is MASTER.
+    ha_enabled: bool = False
+    # Extra seconds past a program's stopwaitsecs / startsecs before a waiting call gives up.
+    deadline_margin: float = 5.0
+
+
+def _words(value: str) -> tuple[str, ...]:
+    return tuple(" ".join(part.split()) for part in value.split(",") if part.strip())
+
+
+def load_config(path: Path) -> SupzConfig:
+    """Read `path`; a missing file means all defaults, a malformed one is a ConfigError."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        read = parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {str(exc).splitlines()[0]}", thing=str(path)) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", thing=str(path)) from exc
+    if not read:
+        return SupzConfig()
+    try:
+        host = parser.get("supz", "host", fallback="").strip() or platform.node()
+        policy = ShellPolicy(
+            refuse=_words(parser.get("shell", "refuse", fallback=", ".join(DEFAULT_REFUSE))),
+            confirm=_words(parser.get("shell", "confirm", fallback=", ".join(DEFAULT_CONFIRM))),
+        )
+        defaults = ShellLook()
+        look = ShellLook(
+            prompt=parser.get("shell", "prompt", fallback=defaults.prompt),
+            banner=parser.get("shell", "banner", fallback=defaults.banner),
+            farewell=parser.get("shell", "farewell", fallback=defaults.farewell),
+        )
+        ha_enabled = parser.getboolean("ha", "enabled", fallback=False)
+        margin = parser.getfloat("supervisord", "deadline_margin", fallback=5.0)
+    except (configparser.Error, ValueError) as exc:
+        raise ConfigError(f"{path}: {exc}", thing=str(path)) from exc
+    return SupzConfig(host=host, policy=policy, look=look, ha_enabled=ha_enabled, deadline_margin=margin)

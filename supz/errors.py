@@ -1,0 +1,97 @@
+"""Typed errors: core code raises these, the CLIs turn them into one line and an exit code."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The exit-code contract of every supz command (LSB-compatible, as supervisorctl)."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    NOT_RUNNING = 3
+    REFUSED = 4
+    NOT_INSTALLED = 5
+    # LSB "program is not running": supervisord down, or a program that died starting.
+    DOWN = 7
+    INTERRUPTED = 130
+
+
+class SupzError(Exception):
+    """Base of every error supz reports to a user: a message and the thing it names."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, thing: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.thing = thing
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidName(SupzError):
+    exit_code = ExitCode.USAGE
+
+
+class InvalidProgramFile(SupzError):
+    exit_code = ExitCode.USAGE
+
+
+class UnknownEntry(SupzError):
+    exit_code = ExitCode.USAGE
+
+
+class EntryExists(SupzError):
+    exit_code = ExitCode.ERROR
+
+
+class ConfigError(SupzError):
+    exit_code = ExitCode.USAGE
+
+
+class PolicyRefused(SupzError):
+    exit_code = ExitCode.REFUSED
+
+
+class RegistryBusy(SupzError):
+    exit_code = ExitCode.ERROR
+
+
+class RegistryCorrupt(SupzError):
+    exit_code = ExitCode.ERROR
+
+
+class StorageError(SupzError):
+    """A file could not be read or written (full disk, permissions): nothing was changed."""
+
+    exit_code = ExitCode.ERROR
+
+
+class SupervisordDown(SupzError):
+    exit_code = ExitCode.DOWN
+
+
+class OperationFailed(SupzError):
+    """supervisord answered but the operation did not complete (spawn error, deadline passed)."""
+
+    exit_code = ExitCode.ERROR
+
+
+class SupervisorFault(SupzError):
+    """supervisord's own API refused a call; `fault_code` is supervisor's xmlrpc.Faults value."""
+
+    def __init__(self, message: str, fault_code: int, thing: str | None = None) -> None:
+        super().__init__(message, thing=thing)
+        self.fault_code = fault_code
+        from supervisor.xmlrpc import Faults
+
+        dead = (Faults.SPAWN_ERROR, Faults.ABNORMAL_TERMINATION, Faults.NOT_RUNNING)
+        self.exit_code = ExitCode.DOWN if fault_code in dead else ExitCode.ERROR
+
+
+class NotInstalled(SupzError):
+    exit_code = ExitCode.NOT_INSTALLED

@@ -1,0 +1,77 @@
+"""`supz up` / `supz down`: start supervisord from supz's own environment and stop it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from supz.errors import NotInstalled, OperationFailed, SupzError
+from supz.paths import HostPaths
+from supz.supervisord.client import SupervisorClient
+
+
+def supervisord_binary() -> Path:
+    """The supervisord beside this Python: the one that can import supz."""
+    return Path(sys.executable).parent / "supervisord"
+
+
+def _pid(paths: HostPaths) -> int | None:
+    try:
+        return int(paths.pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def up(paths: HostPaths, timeout: float = 30.0) -> str:
+    """Start supervisord and return once it answers; a no-op when it already runs."""
+    conf = paths.supervisord_conf
+    if not conf.exists():
+        raise NotInstalled(f"{conf} does not exist: run `supz --root {paths.root} init` first", thing=str(conf))
+    client = SupervisorClient.for_host(paths)
+    if client.is_up():
+        return f"supervisord already running ({client.serverurl})"
+    binary = supervisord_binary()
+    if not binary.exists():
+        raise NotInstalled(f"{binary} not found: supervisor is not installed in supz's environment")
+    env = dict(os.environ, SUPZ_ROOT=str(paths.root))
+    result = subprocess.run([str(binary), "-c", str(conf)], capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        message = (result.stderr or result.stdout).strip().splitlines()
+        raise OperationFailed(f"supervisord did not start: {message[-1] if message else 'exit ' + str(result.returncode)}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.is_up():
+            return f"supervisord running (pid {_pid(paths)}, {client.serverurl})"
+        time.sleep(0.05)
+    raise OperationFailed(f"supervisord did not answer on {client.serverurl} within {timeout:g}s; see {paths.supervisord_log}")
+
+
+def down(paths: HostPaths, timeout: float = 60.0) -> str:
+    """Stop supervisord (and with it every program) and return once its process is gone."""
+    client = SupervisorClient.for_host(paths)
+    pid = _pid(paths)
+    try:
+        client.supervisor("shutdown")
+    except SupzError:
+        if pid is None or not _alive(pid):
+            return "supervisord is not running"
+        raise
+    deadline = time.monotonic() + timeout
+    while pid is not None and _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid is not None and _alive(pid):
+        raise OperationFailed(f"supervisord (pid {pid}) still running after {timeout:g}s")
+    return "supervisord stopped"

@@ -1,0 +1,155 @@
+"""Every path a host uses, derived from one root: the only module that knows /etc, /var/lib and /run."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT_ENV = "SUPZ_ROOT"
+
+# The distributions' own supervisord.conf, adapted by `supz init` on a real host (root "/").
+DEBIAN_SUPERVISORD_CONF = Path("/etc/supervisor/supervisord.conf")
+RHEL_SUPERVISORD_CONF = Path("/etc/supervisord.conf")
+
+
+@dataclass(frozen=True)
+class HostPaths:
+    """The layout of one host under `root` ("/" in production, any folder in tests and demos)."""
+
+    root: Path
+
+    # configuration
+    @property
+    def etc(self) -> Path:
+        return self.root / "etc" / "supz"
+
+    @property
+    def config_file(self) -> Path:
+        return self.etc / "supz.conf"
+
+    @property
+    def own_supervisord_conf(self) -> Path:
+        return self.etc / "supervisord.conf"
+
+    @property
+    def host_programs(self) -> Path:
+        """Host-local program files (the syncer, agents): never synced, parked or failed over."""
+        return self.etc / "host.d"
+
+    @property
+    def template_overrides(self) -> Path:
+        return self.etc / "templates"
+
+    # the registry and state
+    @property
+    def lib(self) -> Path:
+        return self.root / "var" / "lib" / "supz"
+
+    @property
+    def registry(self) -> Path:
+        return self.lib / "registry"
+
+    @property
+    def active(self) -> Path:
+        return self.registry / "active"
+
+    @property
+    def parked(self) -> Path:
+        return self.registry / "parked"
+
+    @property
+    def manifest(self) -> Path:
+        return self.registry / "manifest.json"
+
+    @property
+    def state(self) -> Path:
+        return self.lib / "state"
+
+    @property
+    def role_file(self) -> Path:
+        return self.state / "role"
+
+    # logs
+    @property
+    def log(self) -> Path:
+        return self.root / "var" / "log" / "supz"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.log / "audit.jsonl"
+
+    @property
+    def app_logs(self) -> Path:
+        return self.log / "apps"
+
+    @property
+    def supervisord_log(self) -> Path:
+        return self.log / "supervisord.log"
+
+    @property
+    def child_logs(self) -> Path:
+        return self.log / "children"
+
+    # runtime
+    @property
+    def run(self) -> Path:
+        return self.root / "run" / "supz"
+
+    @property
+    def locks(self) -> Path:
+        return self.run / "locks"
+
+    @property
+    def registry_lock(self) -> Path:
+        return self.locks / "registry.lock"
+
+    @property
+    def socket(self) -> Path:
+        return self.run / "supervisord.sock"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.run / "supervisord.pid"
+
+    @property
+    def history_file(self) -> Path:
+        return Path.home() / ".supzcli_history"
+
+    def systemd_dropin(self, unit: str) -> Path:
+        return self.root / "etc" / "systemd" / "system" / f"{unit}.d" / "supz.conf"
+
+    @property
+    def is_real_host(self) -> bool:
+        return self.root == Path("/")
+
+    @property
+    def supervisord_conf(self) -> Path:
+        """The supervisord.conf this host runs: the distribution's on a real host, else supz's own."""
+        if self.is_real_host:
+            for candidate in (DEBIAN_SUPERVISORD_CONF, RHEL_SUPERVISORD_CONF):
+                if candidate.exists():
+                    return candidate
+        return self.own_supervisord_conf
+
+    def folders(self) -> list[Path]:
+        """Every folder `supz init` creates."""
+        return [
+            self.etc,
+            self.host_programs,
+            self.template_overrides,
+            self.active,
+            self.parked,
+            self.state,
+            self.log,
+            self.app_logs,
+            self.child_logs,
+            self.run,
+            self.locks,
+        ]
+
+
+def resolve_root(root: str | os.PathLike[str] | None = None) -> HostPaths:
+    """The host layout for `root`, else $SUPZ_ROOT, else "/"."""
+    chosen = root if root is not None else os.environ.get(ROOT_ENV) or "/"
+    return HostPaths(Path(os.path.abspath(chosen)))

@@ -1,0 +1,396 @@
+"""The Sup registry: one program file per application, active or parked, and a manifest.
+
+Every change is a journaled transaction under one lock: stage new content, write the intent
+(the journal), move files, write the manifest with the next generation, drop the journal.
+A crash at any point leaves a journal that `recover()` rolls forward, so readers see the old
+state or the new one, and the manifest always ends up matching the files beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from supz.errors import EntryExists, RegistryCorrupt, StorageError, UnknownEntry
+from supz.fsutil import atomic_rename, atomic_write, file_lock, unlink_durable
+from supz.names import is_valid_name, validate_name
+from supz.paths import HostPaths
+from supz.programfile import ENTRY_SUFFIX, sha256_text
+
+JOURNAL = ".journal.json"
+STAGING = ".staging"
+MANIFEST_FORMAT = 1
+
+
+class EntryState(str, Enum):
+    ACTIVE = "active"
+    PARKED = "parked"
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    state: EntryState
+    path: Path
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who asked for a change: the login user, the real user behind sudo, and the host."""
+
+    user: str = "unknown"
+    real_user: str = "unknown"
+    host: str = "unknown"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"user": self.user, "real_user": self.real_user, "host": self.host}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str] | None) -> Who:
+        data = data or {}
+        return cls(
+            user=str(data.get("user", "unknown")),
+            real_user=str(data.get("real_user", data.get("user", "unknown"))),
+            host=str(data.get("host", "unknown")),
+        )
+
+
+@dataclass(frozen=True)
+class Manifest:
+    generation: int = 0
+    host: str = ""
+    user: str = ""
+    time: str = ""
+    op: str = ""
+    names: tuple[str, ...] = ()
+    entries: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "format": MANIFEST_FORMAT,
+            "generation": self.generation,
+            "host": self.host,
+            "user": self.user,
+            "time": self.time,
+            "op": self.op,
+            "names": list(self.names),
+            "entries": self.entries,
+        }
+
+
+@dataclass(frozen=True)
+class Change:
+    """The result of one registry transaction."""
+
+    op: str
+    names: tuple[str, ...]
+    generation_before: int
+    generation_after: int
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Registry:
+    """The registry of one host. Safe to use from supervisord and from the CLIs at once."""
+
+    def __init__(self, paths: HostPaths, *, host: str, lock_timeout: float = 5.0) -> None:
+        self.paths = paths
+        self.host = host
+        self.lock_timeout = lock_timeout
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def _dir(self, state: EntryState) -> Path:
+        return self.paths.active if state is EntryState.ACTIVE else self.paths.parked
+
+    def entry_path(self, name: str, state: EntryState) -> Path:
+        return self._dir(state) / f"{name}{ENTRY_SUFFIX}"
+
+    def _scan(self, state: EntryState) -> Iterator[str]:
+        try:
+            names = os.listdir(self._dir(state))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StorageError(f"cannot list {self._dir(state)}: {exc.strerror}") from exc
+        for filename in names:
+            if filename.endswith(ENTRY_SUFFIX):
+                name = filename[: -len(ENTRY_SUFFIX)]
+                # Editor droppings and temp files are not entries.
+                if is_valid_name(name):
+                    yield name
+
+    def entries(self) -> dict[str, Entry]:
+        """Every entry on disk, by name. An entry in both folders (a torn write) counts as active."""
+        found: dict[str, Entry] = {}
+        for state in (EntryState.PARKED, EntryState.ACTIVE):
+            for name in self._scan(state):
+                found[name] = Entry(name, state, self.entry_path(name, state))
+        return dict(sorted(found.items()))
+
+    def active_names(self) -> list[str]:
+        return sorted(self._scan(EntryState.ACTIVE))
+
+    def parked_names(self) -> list[str]:
+        return sorted(self._scan(EntryState.PARKED))
+
+    def get(self, name: str) -> Entry:
+        validate_name(name)
+        for state in (EntryState.ACTIVE, EntryState.PARKED):
+            path = self.entry_path(name, state)
+            if path.exists():
+                return Entry(name, state, path)
+        raise UnknownEntry(f"{name}: no such application in the registry", thing=name)
+
+    def read_text(self, name: str) -> str:
+        entry = self.get(name)
+        try:
+            return entry.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StorageError(f"{name}: cannot read {entry.path}: {exc}", thing=name) from exc
+
+    def manifest(self) -> Manifest:
+        try:
+            raw = self.paths.manifest.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return Manifest()
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.paths.manifest}: {exc.strerror}") from exc
+        try:
+            data = json.loads(raw)
+            return Manifest(
+                generation=int(data["generation"]),
+                host=str(data.get("host", "")),
+                user=str(data.get("user", "")),
+                time=str(data.get("time", "")),
+                op=str(data.get("op", "")),
+                names=tuple(data.get("names", ())),
+                entries=dict(data.get("entries", {})),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RegistryCorrupt(f"{self.paths.manifest} is not a valid manifest: {exc}") from exc
+
+    @property
+    def generation(self) -> int:
+        return self.manifest().generation
+
+    # ---- transactions --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        with file_lock(self.paths.registry_lock, timeout=self.lock_timeout):
+            self._roll_forward()
+            yield
+
+    def add(self, name: str, text: str, *, who: Who, replace: bool = False, op: str = "add") -> Change:
+        """Make `text` the active entry `name`. An existing active entry needs `replace`;
+        a parked one is always replaced (starting an application brings it back)."""
+        validate_name(name)
+        with self.locked():
+            existing = self._find(name)
+            if existing is EntryState.ACTIVE and not replace:
+                raise EntryExists(f"{name}: already an active entry (use replace)", thing=name)
+            return self._commit(op, who, stage={name: text}, moves={name: EntryState.ACTIVE})
+
+    def write(self, name: str, text: str, *, who: Who, op: str = "edit") -> Change:
+        """Replace the content of an existing entry, keeping it active or parked."""
+        validate_name(name)
+        with self.locked():
+            state = self._find(name)
+            if state is None:
+                raise UnknownEntry(f"{name}: no such application in the registry", thing=name)
+            return self._commit(op, who, stage={name: text}, moves={name: state})
+
+    def park(self, names: Iterable[str], *, who: Who) -> Change:
+        return self._move(list(names), EntryState.PARKED, "park", who)
+
+    def unpark(self, names: Iterable[str], *, who: Who) -> Change:
+        return self._move(list(names), EntryState.ACTIVE, "unpark", who)
+
+    def remove(self, names: Iterable[str], *, who: Who, keep_in: Path | None = None) -> Change:
+        """Delete entries; their last content is kept in `keep_in` (never lost) when given."""
+        names = [validate_name(n) for n in names]
+        with self.locked():
+            for name in names:
+                if self._find(name) is None:
+                    raise UnknownEntry(f"{name}: no such application in the registry", thing=name)
+            if keep_in is not None:
+                keep_in.mkdir(parents=True, exist_ok=True)
+                stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+                for name in names:
+                    atomic_write(keep_in / f"{name}.{stamp}{ENTRY_SUFFIX}", self.read_text(name))
+            return self._commit("remove", who, removes=names)
+
+    def _move(self, names: list[str], target: EntryState, op: str, who: Who) -> Change:
+        names = [validate_name(n) for n in names]
+        with self.locked():
+            for name in names:
+                if self._find(name) is None:
+                    raise UnknownEntry(f"{name}: no such application in the registry", thing=name)
+            moves = {name: target for name in names}
+            return self._commit(op, who, moves=moves)
+
+    def _find(self, name: str) -> EntryState | None:
+        for state in (EntryState.ACTIVE, EntryState.PARKED):
+            if self.entry_path(name, state).exists():
+                return state
+        return None
+
+    def _commit(
+        self,
+        op: str,
+        who: Who,
+        *,
+        stage: dict[str, str] | None = None,
+        moves: dict[str, EntryState] | None = None,
+        removes: Iterable[str] = (),
+    ) -> Change:
+        stage = stage or {}
+        moves = moves or {}
+        removes = list(removes)
+        before = self.manifest()
+        staging = self.paths.registry / STAGING
+        journal_path = self.paths.registry / JOURNAL
+        staged: list[Path] = []
+        try:
+            if stage:
+                staging.mkdir(exist_ok=True)
+            for name, text in stage.items():
+                path = staging / f"{name}{ENTRY_SUFFIX}"
+                atomic_write(path, text)
+                staged.append(path)
+            journal = {
+                "op": op,
+                "who": who.as_dict(),
+                "time": now_iso(),
+                "generation_before": before.generation,
+                "moves": {name: state.value for name, state in moves.items()},
+                "removes": removes,
+            }
+            atomic_write(journal_path, json.dumps(journal))
+        except StorageError:
+            for path in staged:
+                with contextlib.suppress(StorageError):
+                    unlink_durable(path)
+            raise
+        # From here on the journal makes the transaction happen, now or at the next recovery.
+        after = self._apply(journal, before)
+        return Change(op, tuple(list(moves) + removes), before.generation, after.generation)
+
+    def _apply(self, journal: dict, before: Manifest) -> Manifest:
+        staging = self.paths.registry / STAGING
+        changed: list[str] = []
+        for name, state_value in journal["moves"].items():
+            target = EntryState(state_value)
+            other = EntryState.PARKED if target is EntryState.ACTIVE else EntryState.ACTIVE
+            dst = self.entry_path(name, target)
+            staged = staging / f"{name}{ENTRY_SUFFIX}"
+            if staged.exists():
+                atomic_rename(staged, dst)
+                unlink_durable(self.entry_path(name, other))
+            elif self.entry_path(name, other).exists():
+                atomic_rename(self.entry_path(name, other), dst)
+            changed.append(name)
+        for name in journal["removes"]:
+            for state in EntryState:
+                unlink_durable(self.entry_path(name, state))
+            changed.append(name)
+        entries = dict(before.entries)
+        for name in changed:
+            state = self._find(name)
+            if state is None:
+                entries.pop(name, None)
+            else:
+                text = self.entry_path(name, state).read_text(encoding="utf-8")
+                entries[name] = {"state": state.value, "sha256": sha256_text(text)}
+        who = Who.from_dict(journal.get("who"))
+        manifest = Manifest(
+            generation=int(journal["generation_before"]) + 1,
+            host=who.host or self.host,
+            user=who.real_user,
+            time=journal.get("time") or now_iso(),
+            op=str(journal["op"]),
+            names=tuple(changed),
+            entries=dict(sorted(entries.items())),
+        )
+        current = self.manifest()
+        if current.generation <= int(journal["generation_before"]):
+            atomic_write(self.paths.manifest, json.dumps(manifest.as_dict(), indent=1, sort_keys=True))
+        else:
+            manifest = current
+        unlink_durable(self.paths.registry / JOURNAL)
+        return manifest
+
+    def _roll_forward(self) -> bool:
+        """Finish a transaction a crash interrupted; drop staged files no journal claims."""
+        journal_path = self.paths.registry / JOURNAL
+        rolled = False
+        if journal_path.exists():
+            try:
+                journal = json.loads(journal_path.read_text(encoding="utf-8"))
+                journal["moves"], journal["removes"], journal["generation_before"]
+            except (ValueError, KeyError, TypeError):
+                # A journal torn before its rename cannot exist (atomic_write); treat as garbage.
+                unlink_durable(journal_path)
+            else:
+                self._apply(journal, self.manifest())
+                rolled = True
+        staging = self.paths.registry / STAGING
+        if staging.is_dir():
+            for leftover in staging.iterdir():
+                unlink_durable(leftover)
+        return rolled
+
+    def recover(self, *, who: Who) -> Change | None:
+        """Complete any interrupted transaction and make the manifest match the files.
+
+        Run by the extension at every start of supervisord and by `supz doctor`.
+        Returns the reconciling change, or None when all was consistent.
+        """
+        with file_lock(self.paths.registry_lock, timeout=self.lock_timeout):
+            before = self.manifest()
+            rolled = self._roll_forward()
+            after_roll = self.manifest()
+            # Files both active and parked (a hand copy): the active one wins, the parked is set aside.
+            for name in set(self._scan(EntryState.ACTIVE)) & set(self._scan(EntryState.PARKED)):
+                aside = self.paths.lib / "set-aside"
+                aside.mkdir(parents=True, exist_ok=True)
+                atomic_rename(self.entry_path(name, EntryState.PARKED), aside / f"{name}.parked{ENTRY_SUFFIX}")
+            actual = self._checksums()
+            if actual == after_roll.entries:
+                if rolled:
+                    return Change("recover", after_roll.names, before.generation, after_roll.generation)
+                return None
+            differing = sorted(
+                set(actual) ^ set(after_roll.entries)
+                | {n for n in actual if n in after_roll.entries and actual[n] != after_roll.entries[n]}
+            )
+            manifest = Manifest(
+                generation=after_roll.generation + 1,
+                host=who.host or self.host,
+                user=who.real_user,
+                time=now_iso(),
+                op="reconcile",
+                names=tuple(differing),
+                entries=actual,
+            )
+            atomic_write(self.paths.manifest, json.dumps(manifest.as_dict(), indent=1, sort_keys=True))
+            return Change("reconcile", tuple(differing), before.generation, manifest.generation)
+
+    def _checksums(self) -> dict[str, dict[str, str]]:
+        result: dict[str, dict[str, str]] = {}
+        for name, entry in self.entries().items():
+            try:
+                text = entry.path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise StorageError(f"{name}: cannot read {entry.path}: {exc}", thing=name) from exc
+            result[name] = {"state": entry.state.value, "sha256": sha256_text(text)}
+        return result

@@ -1,0 +1,549 @@
+"""The [rpcinterface:supz] extension: registry operations done inside supervisord.
+
+Operators need only the socket: the extension moves registry files with supervisord's own
+permissions, and every operation is serialized by supervisord's event loop. Bulk calls
+(activate, deactivate, status) handle a thousand programs in one round trip.
+
+Load it with:
+    [rpcinterface:supz]
+    supervisor.rpcinterface_factory = supz.supervisord.rpc:make_rpcinterface
+    root = /path/of/the/host/root
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from supervisor.options import make_namespec
+from supervisor.rpcinterface import SupervisorNamespaceRPCInterface
+from supervisor.states import RUNNING_STATES
+from supervisor.xmlrpc import Faults, RPCError
+
+from supz import __version__
+from supz.audit import AuditLog, AuditRecord
+from supz.config import SupzConfig, load_config
+from supz.errors import InvalidProgramFile, OperationFailed, SupzError, UnknownEntry
+from supz.names import validate_name
+from supz.paths import HostPaths, resolve_root
+from supz.programfile import ProgramSpec, read_program_file
+from supz.registry import EntryState, Registry, Who
+from supz.role import HA_ROLE, read_role
+from supz.supervisord.engine import WAIT, Operation, Outcome, ProcessTable, drive, wait_started, wait_stopped
+from supz.supervisord.faults import GENERIC, code_for
+
+API_VERSION = "1"
+
+
+def _fault(exc: BaseException) -> RPCError:
+    if isinstance(exc, RPCError):
+        return exc
+    if isinstance(exc, SupzError):
+        return RPCError(code_for(exc), exc.message)
+    return RPCError(GENERIC, f"internal error: {type(exc).__name__}: {exc}")
+
+
+class Context:
+    """Who called and with what command line: taken from the client for the audit trail."""
+
+    def __init__(self, data: dict[str, Any] | None, host: str) -> None:
+        data = data or {}
+        self.who = Who(
+            user=str(data.get("user", "unknown")),
+            real_user=str(data.get("real_user", data.get("user", "unknown"))),
+            host=host,
+        )
+        self.command = str(data.get("command", "rpc"))
+        self.args = [str(a) for a in data.get("args", [])]
+        # A caller that writes its own audit line for the whole command asks for none here.
+        self.audit = bool(data.get("audit", True))
+
+
+class SupzNamespaceRPCInterface:
+    def __init__(self, supervisord: Any, paths: HostPaths, config: SupzConfig) -> None:
+        self.supervisord = supervisord
+        self.paths = paths
+        self.config = config
+        self.registry = Registry(paths, host=config.host, lock_timeout=2.0)
+        self.audit_log = AuditLog(paths.audit_log)
+        self.table = ProcessTable(supervisord)
+        self._stock = SupervisorNamespaceRPCInterface(supervisord)
+        self._busy: set[str] = set()
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        """Runs before supervisord starts any process: recover the registry, enforce the role."""
+        logger = self.table.logger()
+        system = Who(user="supervisord", real_user="supervisord", host=self.config.host)
+        try:
+            change = self.registry.recover(who=system)
+        except SupzError as exc:
+            logger.critical(f"supz: registry recovery failed: {exc}")
+        else:
+            if change is not None:
+                logger.warn(f"supz: registry {change.op}: generation {change.generation_after} ({', '.join(change.names)})")
+                self._audit(Context({"command": "recover"}, self.config.host), change.op, "ok",
+                            change.generation_before, change.generation_after)
+        if not self.ha_allowed():
+            for name in self.registry.active_names():
+                if self.table.loaded(name):
+                    self.table.unload(name)
+            logger.info(f"supz: role is {read_role(self.paths)}: no HA application loaded")
+
+    def ha_allowed(self) -> bool:
+        """May HA applications run here? Always on a standalone host; on a pair only as MASTER."""
+        return not self.config.ha_enabled or read_role(self.paths) == HA_ROLE
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _update(self, text: str) -> None:
+        self._stock._update(text)
+
+    def _audit(self, ctx: Context, command: str | None, result: str, before: int | None, after: int | None,
+               detail: str = "") -> None:
+        if not ctx.audit:
+            return
+        record = AuditRecord(
+            command=command or ctx.command,
+            args=ctx.args,
+            result=result,
+            who=ctx.who,
+            generation_before=before,
+            generation_after=after,
+            detail=detail,
+        )
+        try:
+            self.audit_log.append(record)
+        except SupzError as exc:
+            self.table.logger().error(f"supz: {exc}")
+
+    def _drive(self, operation: Operation) -> Any:
+        return drive(operation, _fault, self)
+
+    def _names(self, names: Iterable[str]) -> list[str]:
+        if isinstance(names, str):
+            names = [names]
+        result = []
+        for name in names:
+            validate_name(name)
+            if name not in result:
+                result.append(name)
+        if not result:
+            raise UnknownEntry("no application named")
+        return result
+
+    def _claim(self, names: list[str], deadline: float) -> Operation:
+        """Wait until no other operation holds any of `names`, then hold them."""
+        while any(n in self._busy for n in names):
+            if time.monotonic() >= deadline:
+                raise OperationFailed(f"{', '.join(names)}: another operation on it did not finish in time")
+            yield WAIT
+        self._busy.update(names)
+
+    def _spec(self, name: str) -> ProgramSpec:
+        options = self.supervisord.options
+        path = self.registry.entry_path(name, EntryState.ACTIVE)
+        environment = getattr(getattr(options.configroot, "supervisord", None), "environment", None)
+        return read_program_file(path, name, options=options, environment=environment)
+
+    def _stop_deadline(self, names: Iterable[str]) -> float:
+        waits = [p.config.stopwaitsecs for n in names for p in self.table.processes(n)] or [0]
+        return time.monotonic() + max(waits) + self.config.deadline_margin
+
+    def _start_deadline(self, names: Iterable[str]) -> float:
+        secs = [p.config.startsecs for n in names for p in self.table.processes(n)] or [0]
+        return time.monotonic() + max(secs) + self.config.deadline_margin
+
+    def _load_and_start(self, names: list[str], outcomes: dict[str, Outcome], wait: bool) -> Operation:
+        """Load each active entry not loaded yet, start every process not running, wait for RUNNING."""
+        spawned = []
+        for name in names:
+            outcome = outcomes[name]
+            if not self.table.loaded(name):
+                try:
+                    spec = self._spec(name)
+                except InvalidProgramFile as exc:
+                    outcome.ok, outcome.status, outcome.message = False, "invalid", exc.message
+                    continue
+                self.table.load(spec.group_config)
+            started = self.table.start(name)
+            if started:
+                outcome.status = outcome.status or "started"
+            else:
+                outcome.status = outcome.status or "already running"
+            spawned.extend(started)
+        if not wait or not spawned:
+            return outcomes
+        failures = yield from wait_started(self.table, spawned, self._start_deadline(names))
+        for process, why in failures.items():
+            outcome = outcomes[process.group.config.name]
+            outcome.ok = False
+            outcome.status = "failed"
+            outcome.message = f"{make_namespec(process.group.config.name, process.config.name)}: {why}"
+        return outcomes
+
+    def _stop_and_unload(self, names: list[str], outcomes: dict[str, Outcome]) -> Operation:
+        """Stop every process of `names` and remove their groups; failures are marked, not raised."""
+        asked = []
+        for name in names:
+            asked.extend(self.table.stop(name))
+        still = yield from wait_stopped(self.table, asked, self._stop_deadline(names))
+        stuck = {p.group.config.name for p in still}
+        for name in names:
+            if name in stuck:
+                outcomes[name].ok = False
+                outcomes[name].status = "failed"
+                outcomes[name].message = "did not stop by the deadline (stopwaitsecs plus margin)"
+            elif not self.table.unload(name):
+                outcomes[name].ok = False
+                outcomes[name].status = "failed"
+                outcomes[name].message = "a process is still running"
+        return outcomes
+
+    @staticmethod
+    def _results(outcomes: dict[str, Outcome], before: int, after: int) -> dict[str, Any]:
+        return {
+            "results": [o.as_dict() for o in outcomes.values()],
+            "generation_before": before,
+            "generation_after": after,
+        }
+
+    @staticmethod
+    def _summary(outcomes: dict[str, Outcome]) -> str:
+        bad = [o for o in outcomes.values() if not o.ok]
+        if not bad:
+            return "ok"
+        return "failed: " + "; ".join(f"{o.name}: {o.message or o.status}" for o in bad[:10])
+
+    # ---- RPC API -------------------------------------------------------------------------
+
+    def getAPIVersion(self) -> str:
+        """The supz extension's API version."""
+        return API_VERSION
+
+    def getVersion(self) -> str:
+        """The supz package version running inside supervisord."""
+        return __version__
+
+    def getRegistry(self) -> dict[str, Any]:
+        """Active and parked entries, the generation and the role, in one call."""
+        self._update("supz.getRegistry")
+        try:
+            manifest = self.registry.manifest()
+            return {
+                "active": self.registry.active_names(),
+                "parked": self.registry.parked_names(),
+                "generation": manifest.generation,
+                "changed_by": manifest.user,
+                "changed_at": manifest.time,
+                "changed_on": manifest.host,
+                "role": read_role(self.paths),
+                "ha_allowed": self.ha_allowed(),
+                "host": self.config.host,
+            }
+        except SupzError as exc:
+            raise _fault(exc) from exc
+
+    def status(self) -> str:
+        """Every process and parked entry, one tab-separated line each: name, state, description.
+
+        One string instead of a struct per process: at 2000 programs the marshalling of
+        getAllProcessInfo is what makes `supervisorctl status` slow.
+        """
+        self._update("supz.status")
+        lines = []
+        for _group, process in self._stock._getAllProcesses(lexical=True):
+            info = self._stock.getProcessInfo(make_namespec(process.group.config.name, process.config.name))
+            namespec = make_namespec(info["group"], info["name"])
+            lines.append(f"{namespec}\t{info['statename']}\t{info['description']}")
+        try:
+            parked = self.registry.parked_names()
+            active = self.registry.active_names()
+        except SupzError as exc:
+            raise _fault(exc) from exc
+        for name in parked:
+            if not self.table.loaded(name):
+                lines.append(f"{name}\tPARKED\tstopped on purpose: 'start {name}' brings it back")
+        for name in active:
+            if not self.table.loaded(name):
+                why = "not loaded: this host is not MASTER" if not self.ha_allowed() else "not loaded: run 'update'"
+                lines.append(f"{name}\tINACTIVE\t{why}")
+        lines.sort(key=lambda line: line.split("\t", 1)[0])
+        return "\n".join(lines)
+
+    def park(self, names: list[str], context: dict[str, Any] | None = None) -> Any:
+        """Stop programs and park their entries (one generation step for all); remove their groups."""
+        self._update("supz.park")
+        ctx = Context(context, self.config.host)
+        return self._drive(self._park(names, ctx))
+
+    def _park(self, names: Any, ctx: Context) -> Operation:
+        names = self._names(names)
+        for name in names:
+            self.registry.get(name)
+        yield from self._claim(names, time.monotonic() + 60)
+        before = self.registry.generation
+        try:
+            outcomes = {n: Outcome(n) for n in names}
+            already = [n for n in names if self.registry.get(n).state is EntryState.PARKED]
+            for name in already:
+                outcomes[name].status = "already parked"
+            todo = [n for n in names if n not in already]
+            yield from self._stop_and_unload(todo, outcomes)
+            parkable = [n for n in todo if outcomes[n].ok]
+            after = before
+            if parkable:
+                change = self.registry.park(parkable, who=ctx.who)
+                after = change.generation_after
+                for name in parkable:
+                    outcomes[name].status = "parked"
+            self._audit(ctx, None, self._summary(outcomes), before, after)
+            return self._results(outcomes, before, after)
+        finally:
+            self._busy.difference_update(names)
+
+    def unpark(self, names: list[str], context: dict[str, Any] | None = None, wait: bool = True) -> Any:
+        """Bring parked entries back to active and start them; start active ones not running."""
+        self._update("supz.unpark")
+        ctx = Context(context, self.config.host)
+        return self._drive(self._unpark(names, ctx, wait))
+
+    def _unpark(self, names: Any, ctx: Context, wait: bool) -> Operation:
+        names = self._names(names)
+        for name in names:
+            self.registry.get(name)
+        yield from self._claim(names, time.monotonic() + 60)
+        before = self.registry.generation
+        try:
+            outcomes = {n: Outcome(n) for n in names}
+            parked = [n for n in names if self.registry.get(n).state is EntryState.PARKED]
+            after = before
+            if parked:
+                # Validate before moving anything: a malformed file stays parked.
+                for name in list(parked):
+                    try:
+                        read_program_file(self.registry.entry_path(name, EntryState.PARKED), name)
+                    except InvalidProgramFile as exc:
+                        outcomes[name].ok, outcomes[name].status, outcomes[name].message = False, "invalid", exc.message
+                        parked.remove(name)
+                if parked:
+                    change = self.registry.unpark(parked, who=ctx.who)
+                    after = change.generation_after
+                for name in parked:
+                    outcomes[name].status = "unparked"
+            runnable = [n for n in names if outcomes[n].ok]
+            if not self.ha_allowed():
+                for name in runnable:
+                    outcomes[name].message = f"active in the registry; not started: this host is {read_role(self.paths)}"
+                    outcomes[name].status = outcomes[name].status or "not started"
+            else:
+                yield from self._load_and_start(runnable, outcomes, wait)
+            self._audit(ctx, None, self._summary(outcomes), before, after)
+            return self._results(outcomes, before, after)
+        finally:
+            self._busy.difference_update(names)
+
+    def activate(self, context: dict[str, Any] | None = None, wait: bool = True) -> Any:
+        """Load and start every active entry (the MASTER transition), in one call."""
+        self._update("supz.activate")
+        ctx = Context(context, self.config.host)
+        return self._drive(self._activate(ctx, wait))
+
+    def _activate(self, ctx: Context, wait: bool) -> Operation:
+        names = self.registry.active_names()
+        yield from self._claim(names, time.monotonic() + 60)
+        generation = self.registry.generation
+        try:
+            outcomes = {n: Outcome(n) for n in names}
+            if not self.ha_allowed():
+                raise OperationFailed(f"this host is {read_role(self.paths)}: HA applications run only on the MASTER")
+            yield from self._load_and_start(names, outcomes, wait)
+            self._audit(ctx, "activate", self._summary(outcomes), generation, generation)
+            return self._results(outcomes, generation, generation)
+        finally:
+            self._busy.difference_update(names)
+
+    def deactivate(self, context: dict[str, Any] | None = None) -> Any:
+        """Stop and unload every HA application (the BACKUP transition); host-local ones stay."""
+        self._update("supz.deactivate")
+        ctx = Context(context, self.config.host)
+        return self._drive(self._deactivate(ctx))
+
+    def _deactivate(self, ctx: Context) -> Operation:
+        entries = set(self.registry.entries())
+        names = sorted(n for n in self.table.groups if n in entries)
+        yield from self._claim(names, time.monotonic() + 60)
+        generation = self.registry.generation
+        try:
+            outcomes = {n: Outcome(n, status="stopped") for n in names}
+            yield from self._stop_and_unload(names, outcomes)
+            self._audit(ctx, "deactivate", self._summary(outcomes), generation, generation)
+            return self._results(outcomes, generation, generation)
+        finally:
+            self._busy.difference_update(names)
+
+    def update(self, names: list[str] | None = None, context: dict[str, Any] | None = None) -> Any:
+        """Apply changed entry files: load new ones, restart changed ones, unload ones gone.
+
+        A malformed file is reported by name and skipped; the others still apply.
+        """
+        self._update("supz.update")
+        ctx = Context(context, self.config.host)
+        return self._drive(self._update_entries(names or [], ctx))
+
+    def _update_entries(self, names: list[str], ctx: Context) -> Operation:
+        wanted = self._names(names) if names else None
+        entries = self.registry.entries()
+        if wanted:
+            for name in wanted:
+                if name not in entries:
+                    raise UnknownEntry(f"{name}: no such application in the registry", thing=name)
+        scope = wanted or sorted(set(entries) | {n for n in self.table.groups if n in entries})
+        yield from self._claim(scope, time.monotonic() + 60)
+        generation = self.registry.generation
+        try:
+            outcomes: dict[str, Outcome] = {}
+            to_stop: list[str] = []
+            to_start: list[str] = []
+            fresh: dict[str, ProgramSpec] = {}
+            for name in scope:
+                entry = entries.get(name)
+                outcome = outcomes[name] = Outcome(name)
+                if entry is None or entry.state is EntryState.PARKED or not self.ha_allowed():
+                    if self.table.loaded(name):
+                        to_stop.append(name)
+                        outcome.status = "removed"
+                    else:
+                        outcome.status = "unchanged"
+                    continue
+                try:
+                    spec = self._spec(name)
+                except InvalidProgramFile as exc:
+                    outcome.ok, outcome.status, outcome.message = False, "invalid", exc.message
+                    continue
+                group = self.table.groups.get(name)
+                if group is None:
+                    fresh[name] = spec
+                    to_start.append(name)
+                    outcome.status = "added"
+                elif group.config != spec.group_config:
+                    fresh[name] = spec
+                    to_stop.append(name)
+                    to_start.append(name)
+                    outcome.status = "updated"
+                else:
+                    outcome.status = "unchanged"
+            yield from self._stop_and_unload(to_stop, outcomes)
+            for name in to_start:
+                if outcomes[name].ok:
+                    self.table.load(fresh[name].group_config)
+            startable = [n for n in to_start if outcomes[n].ok]
+            yield from self._load_and_start(startable, outcomes, wait=True)
+            for name in startable:
+                if outcomes[name].status == "started":
+                    outcomes[name].status = "added"
+            changed = [o for o in outcomes.values() if o.status != "unchanged" or not o.ok]
+            if changed:
+                self._audit(ctx, None, self._summary(outcomes), generation, generation)
+            return self._results(outcomes, generation, generation)
+        finally:
+            self._busy.difference_update(scope)
+
+    def remove(self, names: list[str], context: dict[str, Any] | None = None) -> Any:
+        """Stop programs and delete their entries; the last content is kept under var/lib/supz/removed."""
+        self._update("supz.remove")
+        ctx = Context(context, self.config.host)
+        return self._drive(self._remove(names, ctx))
+
+    def _remove(self, names: Any, ctx: Context) -> Operation:
+        names = self._names(names)
+        for name in names:
+            self.registry.get(name)
+        yield from self._claim(names, time.monotonic() + 60)
+        before = self.registry.generation
+        try:
+            outcomes = {n: Outcome(n, status="removed") for n in names}
+            yield from self._stop_and_unload(names, outcomes)
+            removable = [n for n in names if outcomes[n].ok]
+            after = before
+            if removable:
+                change = self.registry.remove(removable, who=ctx.who, keep_in=self.paths.lib / "removed")
+                after = change.generation_after
+            self._audit(ctx, None, self._summary(outcomes), before, after)
+            return self._results(outcomes, before, after)
+        finally:
+            self._busy.difference_update(names)
+
+    def audit(self, context: dict[str, Any], result: str) -> bool:
+        """Append one audit line for a command done through supervisor's own API (restart, signal...)."""
+        self._update("supz.audit")
+        ctx = Context(context, self.config.host)
+        ctx.audit = True
+        generation = self.registry.generation
+        self._audit(ctx, None, str(result), generation, generation)
+        return True
+
+    def resolve(self, names: list[str]) -> dict[str, Any]:
+        """Classify names in one call: a registry entry (active/parked), a process of one,
+        a host-local group or process, or unknown. Lets the shell route a command without
+        fetching every process's info."""
+        self._update("supz.resolve")
+        answer: dict[str, Any] = {}
+        try:
+            for spec in names:
+                group, _, process = spec.partition(":")
+                validate_name(group)
+                if process and process != "*":
+                    validate_name(process)
+                loaded = self.table.groups.get(group)
+                try:
+                    state = self.registry.get(group).state.value
+                except UnknownEntry:
+                    state = ""
+                kind = state or ("local" if loaded is not None else "unknown")
+                processes = sorted(loaded.processes) if loaded is not None else []
+                if process and process != "*" and process not in processes:
+                    kind = "unknown"
+                answer[spec] = {"kind": kind, "group": group, "process": process if process != "*" else "",
+                                "processes": processes, "loaded": loaded is not None}
+        except SupzError as exc:
+            raise _fault(exc) from exc
+        return answer
+
+    def isHA(self, name: str) -> bool:
+        """Is `name` a registry application (as opposed to a host-local program)?"""
+        self._update("supz.isHA")
+        try:
+            self.registry.get(name)
+        except UnknownEntry:
+            return False
+        except SupzError as exc:
+            raise _fault(exc) from exc
+        return True
+
+    def running(self) -> list[str]:
+        """Namespecs of every process in a running state: a cheap check for the failover hooks."""
+        self._update("supz.running")
+        return [
+            make_namespec(g.config.name, p.config.name)
+            for g, p in self._stock._getAllProcesses(lexical=True)
+            if p.get_state() in RUNNING_STATES
+        ]
+
+
+def make_rpcinterface(supervisord: Any, **config: str) -> SupzNamespaceRPCInterface:
+    """supervisord's factory hook: `root` names the host root (default $SUPZ_ROOT or /)."""
+    paths = resolve_root(config.get("root"))
+    try:
+        supz_config = load_config(paths.config_file)
+    except SupzError as exc:
+        supervisord.options.logger.critical(f"supz: {exc}; using defaults")
+        supz_config = SupzConfig()
+    interface = SupzNamespaceRPCInterface(supervisord, paths, supz_config)
+    interface.on_start()
+    return interface
+
+
+__all__ = ["make_rpcinterface", "SupzNamespaceRPCInterface", "Faults"]

@@ -1,0 +1,165 @@
+"""Shared fixtures: real supz hosts (a root folder, its supervisord) driven through the real CLIs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from supz.paths import HostPaths
+from supz.supervisord.client import SupervisorClient
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
+
+
+def sleep_program(name: str, *, numprocs: int = 1, startsecs: int = 1, extra: str = "") -> str:
+    """A program file whose processes just sleep: the cheapest real application."""
+    lines = [f"[program:{name}]", "command = /bin/sleep 100000", f"startsecs = {startsecs}", "stopwaitsecs = 5"]
+    if numprocs > 1:
+        lines += ["process_name = %(program_name)s_%(process_num)02d", f"numprocs = {numprocs}", "numprocs_start = 1"]
+    if extra:
+        lines.append(extra)
+    return "\n".join(lines) + "\n"
+
+
+def short_tempdir(prefix: str = "supz-") -> Path:
+    """Roots live under /tmp with short names: a unix socket path must stay under 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.chmod(path, 0o755)
+    return path
+
+
+@dataclass
+class SupzHost:
+    """One supz host under a root folder, driven the way a user would: through the CLIs."""
+
+    root: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def paths(self) -> HostPaths:
+        return HostPaths(self.root)
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        env["SUPZ_ROOT"] = str(self.root)
+        env["HOME"] = str(self.root)
+        return env
+
+    def run(self, program: str, *args: str, user: str | None = None, input: str | None = None,
+            check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        command = [str(BIN / program), *args]
+        if user is not None:
+            command = ["runuser", "-u", user, "--", "env", f"SUPZ_ROOT={self.root}", f"HOME={self.root}", *command]
+        result = subprocess.run(command, env=self.env, capture_output=True, text=True, input=input,
+                                timeout=timeout, check=False)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{program} {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
+        return result
+
+    def supz(self, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return self.run("supz", *args, **kwargs)  # type: ignore[arg-type]
+
+    def supzcli(self, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return self.run("supzcli", *args, **kwargs)  # type: ignore[arg-type]
+
+    def client(self) -> SupervisorClient:
+        return SupervisorClient.for_host(self.paths)
+
+    def add(self, name: str, text: str) -> None:
+        path = self.root / f"{name}.conf"
+        path.write_text(text)
+        self.supz("registry", "add", str(path), check=True)
+        path.unlink()
+
+    def states(self) -> dict[str, str]:
+        """namespec -> state, as supervisord's own API reports it (PARKED ones are not loaded)."""
+        with self.client() as client:
+            infos = client.supervisor("getAllProcessInfo")
+        return {f"{i['group']}:{i['name']}": i["statename"] for i in infos}
+
+    def wait_for(self, predicate, timeout: float = 20.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def audit_lines(self) -> list[dict]:  # type: ignore[type-arg]
+        import json
+
+        if not self.paths.audit_log.exists():
+            return []
+        return [json.loads(line) for line in self.paths.audit_log.read_text().splitlines() if line.strip()]
+
+    def supervisord_pid(self) -> int | None:
+        try:
+            return int(self.paths.pidfile.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def kill_everything(self) -> None:
+        """Last-resort cleanup: supervisord, its whole process tree, and anything naming this root."""
+        out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+        rows = []
+        for line in out.splitlines():
+            parts = line.split(None, 2)
+            if len(parts) >= 2:
+                rows.append((int(parts[0]), int(parts[1]), parts[2] if len(parts) > 2 else ""))
+        doomed = {pid for pid, _, args in rows if str(self.root) in args and pid != os.getpid()}
+        pid = self.supervisord_pid()
+        if pid:
+            doomed.add(pid)
+        grew = True
+        while grew:
+            more = {p for p, parent, _ in rows if parent in doomed and p not in doomed}
+            doomed |= more
+            grew = bool(more)
+        for victim in doomed:
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def make_host(*init_args: str, up: bool = True) -> SupzHost:
+    host = SupzHost(short_tempdir())
+    host.supz("init", "--host", host.root.name, *init_args, check=True)
+    if up:
+        host.supz("up", check=True)
+    return host
+
+
+def destroy_host(host: SupzHost) -> None:
+    try:
+        host.supz("down", timeout=60)
+    finally:
+        host.kill_everything()
+        shutil.rmtree(host.root, ignore_errors=True)
+
+
+@pytest.fixture
+def host() -> Iterator[SupzHost]:
+    """A fresh standalone host with supervisord running."""
+    h = make_host()
+    try:
+        yield h
+    finally:
+        destroy_host(h)
+
+
+def needs_root() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(os.geteuid() != 0, reason="needs root (creates users, groups or namespaces)")
