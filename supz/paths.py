@@ -63,6 +63,16 @@ class HostPaths:
         return self.registry / "manifest.json"
 
     @property
+    def removed(self) -> Path:
+        """Last content of entries removed from the registry: nothing is lost."""
+        return self.lib / "removed"
+
+    @property
+    def set_aside(self) -> Path:
+        """Copies a reconciliation or a newer peer displaced, kept for an operator to look at."""
+        return self.lib / "set-aside"
+
+    @property
     def state(self) -> Path:
         return self.lib / "state"
 

@@ -361,7 +361,7 @@ class Registry:
             after_roll = self.manifest()
             # Files both active and parked (a hand copy): the active one wins, the parked is set aside.
             for name in set(self._scan(EntryState.ACTIVE)) & set(self._scan(EntryState.PARKED)):
-                aside = self.paths.lib / "set-aside"
+                aside = self.paths.set_aside
                 aside.mkdir(parents=True, exist_ok=True)
                 atomic_rename(self.entry_path(name, EntryState.PARKED), aside / f"{name}.parked{ENTRY_SUFFIX}")
             actual = self._checksums()

@@ -296,7 +296,7 @@ class SupzNamespaceRPCInterface:
             after = before
             if parkable:
                 change = self.registry.park(parkable, who=ctx.who)
-                after = change.generation_after
+                before, after = change.generation_before, change.generation_after
                 for name in parkable:
                     outcomes[name].status = "parked"
             self._audit(ctx, None, self._summary(outcomes), before, after)
@@ -330,7 +330,7 @@ class SupzNamespaceRPCInterface:
                         parked.remove(name)
                 if parked:
                     change = self.registry.unpark(parked, who=ctx.who)
-                    after = change.generation_after
+                    before, after = change.generation_before, change.generation_after
                 for name in parked:
                     outcomes[name].status = "unparked"
             runnable = [n for n in names if outcomes[n].ok]
@@ -469,8 +469,8 @@ class SupzNamespaceRPCInterface:
             removable = [n for n in names if outcomes[n].ok]
             after = before
             if removable:
-                change = self.registry.remove(removable, who=ctx.who, keep_in=self.paths.lib / "removed")
-                after = change.generation_after
+                change = self.registry.remove(removable, who=ctx.who, keep_in=self.paths.removed)
+                before, after = change.generation_before, change.generation_after
             self._audit(ctx, None, self._summary(outcomes), before, after)
             return self._results(outcomes, before, after)
         finally:

@@ -1,0 +1,78 @@
+"""An operator who is not root needs only the socket's group to stop and start applications."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SupzHost, destroy_host, make_host, needs_root, sleep_program
+
+pytestmark = needs_root()
+
+
+def _run(*args: str) -> None:
+    subprocess.run(list(args), check=True, capture_output=True)
+
+
+@pytest.fixture
+def operators() -> Iterator[tuple[str, str, str]]:
+    """A group for the socket, a user in it and a user not in it; removed afterwards."""
+    tag = uuid.uuid4().hex[:6]
+    group, member, outsider = f"supzop{tag}", f"supzm{tag}", f"supzo{tag}"
+    _run("groupadd", group)
+    try:
+        _run("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "-G", group, member)
+        _run("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", outsider)
+        yield group, member, outsider
+    finally:
+        subprocess.run(["userdel", member], capture_output=True)
+        subprocess.run(["userdel", outsider], capture_output=True)
+        subprocess.run(["groupdel", group], capture_output=True)
+
+
+@pytest.fixture
+def traversable_venv() -> Iterator[None]:
+    """Let other users reach supz's executables (a checkout under /root is not): restored after."""
+    changed: list[tuple[Path, int]] = []
+    reach = [Path(sys.executable), Path(os.path.realpath(sys.executable)), Path(sys.base_prefix) / "lib",
+             Path(__file__).resolve()]
+    for folder in {parent for path in reach for parent in path.parents}:
+        mode = folder.stat().st_mode
+        if not mode & 0o001:
+            changed.append((folder, mode))
+            os.chmod(folder, mode | 0o005)
+    try:
+        yield
+    finally:
+        for folder, mode in reversed(changed):
+            os.chmod(folder, mode & 0o7777)
+
+
+def test_socket_group_member_can_stop_and_start(operators: tuple[str, str, str], traversable_venv: None) -> None:
+    group, member, outsider = operators
+    host: SupzHost = make_host("--socket-group", group)
+    try:
+        host.add("app1", sleep_program("app1"))
+        stop = host.supzcli("stop", "app1", user=member)
+        assert stop.returncode == 0, stop.stdout + stop.stderr
+        assert stop.stdout.strip() == "app1: stopped and parked"
+        assert (host.paths.parked / "app1.conf").exists()
+        start = host.supzcli("start", "app1", user=member)
+        assert start.returncode == 0, start.stdout + start.stderr
+        assert host.states() == {"app1:app1": "RUNNING"}
+        assert [line["user"] for line in host.audit_lines()[-2:]] == [member, member]
+
+        denied = host.supzcli("stop", "app1", user=outsider)
+        assert denied.returncode != 0
+        assert host.states() == {"app1:app1": "RUNNING"}
+        # The registry itself stays out of reach of both: only the socket is shared.
+        assert not os.access(host.paths.registry, os.W_OK) or os.geteuid() == 0
+        assert oct(host.paths.registry.stat().st_mode & 0o777) == "0o750"
+    finally:
+        destroy_host(host)
