@@ -99,6 +99,11 @@ def parse_program_text(
     sections = parser.sections()
     wanted = f"program:{name}"
     others = [s for s in sections if s != wanted]
+    if len(sections) == 1 and others and others[0].startswith("program:"):
+        raise InvalidProgramFile(
+            f"{label}: holds [{others[0]}] but the file is for program {name!r}: the file name is the program name",
+            thing=label,
+        )
     if others:
         line = _line_of(text, f"[{others[0]}]")
         where = f"line {line}: " if line else ""

@@ -67,7 +67,8 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Run `supz`; SupzError becomes `supz: error: ...` on stderr and its exit code."""
     try:
-        cli.main(args=argv, prog_name="supz", standalone_mode=False)
+        # Without standalone mode click returns ctx.exit()'s code instead of exiting.
+        returned = cli.main(args=argv, prog_name="supz", standalone_mode=False)
     except SupzError as exc:
         click.echo(f"supz: error: {exc}", err=True)
         return sys.exit(int(exc.exit_code))
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("supz: interrupted", err=True)
         return sys.exit(ExitCode.INTERRUPTED)
-    return sys.exit(ExitCode.OK)
+    return sys.exit(returned if isinstance(returned, int) else ExitCode.OK)
 
 
 if __name__ == "__main__":  # pragma: no cover

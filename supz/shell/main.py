@@ -32,6 +32,7 @@ from supz.config import SupzConfig, load_config
 from supz.errors import ExitCode, SupzError
 from supz.paths import HostPaths, resolve_root
 from supz.shell.plugin import SupzControllerPlugin
+from supz.supervisord.client import SupervisorClient
 from supz.shell.policy import Verdict, confirmed, decide, needs_yes_message, refusal_message
 
 YES_FLAGS = ("--yes",)
@@ -68,6 +69,23 @@ class SupzController(Controller):
                     self.exitstatus = ExitCode.REFUSED
                     return None
         return super().onecmd(line)
+
+    def upcheck(self) -> bool:
+        """supervisorctl's check, with supz's one-line messages and exit codes (7 down, 4 no access)."""
+        from supervisor import rpcinterface
+
+        try:
+            with SupervisorClient(self.options.serverurl, self.options.username, self.options.password) as client:
+                api = client.supervisor("getVersion")
+        except SupzError as exc:
+            self.output(f"error: {exc}")
+            self.exitstatus = int(exc.exit_code)
+            return False
+        if api != rpcinterface.API_VERSION:
+            self.output(f"error: supervisord speaks API {api}, this supzcli expects {rpcinterface.API_VERSION}")
+            self.exitstatus = ExitCode.NOT_INSTALLED
+            return False
+        return True
 
     def _get_complete_info(self) -> Any:
         """Complete parked applications too: `start <TAB>` must offer them."""
