@@ -1,0 +1,159 @@
+"""The supz extension's logic against a fake supervisord: ordering, deadlines, roles, bulk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from supervisor.xmlrpc import RPCError
+
+from supz.config import SupzConfig
+from supz.paths import HostPaths
+from supz.registry import Registry, Who
+from supz.role import write_role
+from supz.supervisord.rpc import SupzNamespaceRPCInterface
+from tests.unit.fakes import FakeSupervisord, settle
+
+WHO = Who(user="root", real_user="root", host="h")
+CTX = {"user": "bob", "real_user": "bob", "command": "test", "args": []}
+
+
+def program(name: str, numprocs: int = 1) -> str:
+    text = f"[program:{name}]\ncommand = /bin/sleep 1000\nstopwaitsecs = 0\n"
+    if numprocs > 1:
+        text += f"numprocs = {numprocs}\nprocess_name = %(program_name)s_%(process_num)02d\n"
+    return text
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> HostPaths:
+    paths = HostPaths(tmp_path)
+    for folder in paths.folders():
+        folder.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
+def make(paths: HostPaths, names: list[str], ha: bool = False) -> tuple[SupzNamespaceRPCInterface, FakeSupervisord]:
+    registry = Registry(paths, host="h")
+    for name in names:
+        registry.add(name, program(name), who=WHO)
+    supervisord = FakeSupervisord()
+    iface = SupzNamespaceRPCInterface(supervisord, paths, SupzConfig(host="h", ha_enabled=ha, deadline_margin=0.05))
+    return iface, supervisord
+
+
+def test_activate_loads_and_starts_every_active_entry_once(paths: HostPaths) -> None:
+    iface, supervisord = make(paths, [f"app{i}" for i in range(30)])
+    answer = settle(iface.activate(CTX))
+    assert [r["status"] for r in answer["results"]] == ["started"] * 30
+    assert sorted(supervisord.process_groups) == sorted(f"app{i}" for i in range(30))
+    assert all(p.spawns == 1 for g in supervisord.process_groups.values() for p in g.processes.values())
+    again = settle(iface.activate(CTX))
+    assert {r["status"] for r in again["results"]} == {"already running"}
+    assert all(p.spawns == 1 for g in supervisord.process_groups.values() for p in g.processes.values())
+
+
+def test_deactivate_unloads_registry_groups_only(paths: HostPaths) -> None:
+    iface, supervisord = make(paths, ["a", "b"])
+    settle(iface.activate(CTX))
+    local = Registry(paths, host="h")  # a host-local program is loaded but not in the registry
+    spec_text = program("agent")
+    from supz.programfile import parse_program_text
+
+    supervisord.add_process_group(parse_program_text(spec_text, "agent", options=supervisord.options).group_config)
+    answer = settle(iface.deactivate(CTX))
+    assert {r["name"] for r in answer["results"]} == {"a", "b"}
+    assert list(supervisord.process_groups) == ["agent"]
+    assert local.active_names() == ["a", "b"]  # the registry is unchanged
+
+
+def test_park_stops_first_and_parks_after(paths: HostPaths) -> None:
+    iface, supervisord = make(paths, ["a"])
+    settle(iface.activate(CTX))
+    answer = settle(iface.park(["a"], CTX))
+    assert answer["results"] == [{"name": "a", "ok": True, "status": "parked", "message": ""}]
+    assert "a" not in supervisord.process_groups
+    assert Registry(paths, host="h").parked_names() == ["a"]
+    assert (answer["generation_before"], answer["generation_after"]) == (1, 2)
+
+
+def test_a_process_that_will_not_stop_fails_at_the_deadline_and_stays_active(paths: HostPaths) -> None:
+    iface, supervisord = make(paths, ["a"])
+    settle(iface.activate(CTX))
+    supervisord.process("a").stubborn = True
+    answer = settle(iface.park(["a"], CTX), limit=10_000_000)
+    assert answer["results"][0]["ok"] is False
+    assert "deadline" in answer["results"][0]["message"]
+    assert Registry(paths, host="h").active_names() == ["a"]
+    assert answer["generation_after"] == answer["generation_before"]
+
+
+def test_a_second_operation_on_the_same_name_waits_its_turn(paths: HostPaths) -> None:
+    iface, supervisord = make(paths, ["a"])
+    settle(iface.activate(CTX))
+    supervisord.process("a").stop_delay = 3
+    first = iface.park(["a"], CTX)  # deferred: waiting for the stop
+    second = iface.unpark(["a"], CTX)  # must wait for `first`
+    assert callable(first) and callable(second)
+    assert second() is not None and "a" in iface._busy
+    first_answer = settle(first)
+    second_answer = settle(second)
+    assert first_answer["results"][0]["status"] == "parked"
+    assert second_answer["results"][0]["status"] == "unparked"
+    assert supervisord.process("a").state == 20  # RUNNING
+    assert not iface._busy
+
+
+def test_a_failed_start_is_reported(paths: HostPaths) -> None:
+    iface, supervisord = make(paths, ["a"])
+    settle(iface.activate(CTX))
+    settle(iface.park(["a"], CTX))
+    original = supervisord.add_process_group
+
+    def add_broken(config):  # type: ignore[no-untyped-def]
+        added = original(config)
+        for process in supervisord.process_groups[config.name].processes.values():
+            process.broken = True
+        return added
+
+    supervisord.add_process_group = add_broken  # type: ignore[method-assign]
+    answer = settle(iface.unpark(["a"], CTX))
+    assert answer["results"][0]["ok"] is False and answer["results"][0]["status"] == "failed"
+    assert Registry(paths, host="h").active_names() == ["a"]  # it must run: the registry says so
+
+
+def test_a_backup_unloads_everything_at_start_and_starts_nothing(paths: HostPaths) -> None:
+    write_role(paths, "BACKUP")
+    iface, supervisord = make(paths, ["a", "b"], ha=True)
+    from supz.programfile import read_program_file
+
+    for name in ("a", "b"):  # as supervisord's include would have loaded them
+        supervisord.add_process_group(read_program_file(paths.active / f"{name}.conf", options=supervisord.options).group_config)
+    iface.on_start()
+    assert supervisord.process_groups == {}
+    with pytest.raises(RPCError, match="HA applications run only on the MASTER"):
+        settle(iface.activate(CTX))
+    answer = settle(iface.update([], CTX))
+    assert supervisord.process_groups == {} and {r["status"] for r in answer["results"]} == {"unchanged"}
+
+
+def test_update_skips_a_malformed_entry_and_applies_the_others(paths: HostPaths) -> None:
+    iface, supervisord = make(paths, ["good", "bad"])
+    settle(iface.activate(CTX))
+    (paths.active / "good.conf").write_text(program("good", numprocs=2))
+    (paths.active / "bad.conf").write_text("[program:bad]\ncommand = x\nstartsecs = soon\n")
+    answer = settle(iface.update([], CTX))
+    results = {r["name"]: r for r in answer["results"]}
+    assert results["good"]["status"] == "updated"
+    assert results["bad"]["ok"] is False and "line 3" in results["bad"]["message"]
+    assert sorted(supervisord.process_groups["good"].processes) == ["good_00", "good_01"]
+    assert "bad" in supervisord.process_groups  # the running version keeps running
+
+
+def test_bad_names_are_faults_and_touch_nothing(paths: HostPaths) -> None:
+    iface, supervisord = make(paths, ["a"])
+    for bad in ("../x", "a/b", "$(x)"):
+        with pytest.raises(RPCError) as caught:
+            settle(iface.park([bad], CTX))
+        assert caught.value.code == 1001
+    assert Registry(paths, host="h").active_names() == ["a"]
