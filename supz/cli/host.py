@@ -122,6 +122,7 @@ def demo(env: Env, no_shell: bool) -> None:
             registry.add(spec.name, spec.text, who=who, op="demo")
             click.echo(f"registered sample application {spec.name}")
     click.echo(daemon.up(paths))
+    daemon.wait_settled(paths)
     click.echo(f"demo host at {paths.root}; stop it with: supz --root {paths.root} down")
     if no_shell:
         return

@@ -75,3 +75,15 @@ def down(paths: HostPaths, timeout: float = 60.0) -> str:
     if pid is not None and _alive(pid):
         raise OperationFailed(f"supervisord (pid {pid}) still running after {timeout:g}s")
     return "supervisord stopped"
+
+
+def wait_settled(paths: HostPaths, timeout: float = 15.0) -> bool:
+    """Wait until no process is STARTING (autostart done); False if some still are at the timeout."""
+    deadline = time.monotonic() + timeout
+    with SupervisorClient.for_host(paths) as client:
+        while time.monotonic() < deadline:
+            infos = client.supervisor("getAllProcessInfo")
+            if not any(info["statename"] == "STARTING" for info in infos):
+                return True
+            time.sleep(0.1)
+    return False
