@@ -123,6 +123,27 @@ class HostPaths:
         return self.run / "supervisord.pid"
 
     @property
+    def failover_lock(self) -> Path:
+        return self.locks / "failover.lock"
+
+    @property
+    def failover_wanted(self) -> Path:
+        """The latest state keepalived announced, with its sequence: what transitions reconcile to."""
+        return self.state / "failover-wanted.json"
+
+    @property
+    def failover_log(self) -> Path:
+        return self.log / "failover.jsonl"
+
+    @property
+    def keepalived_conf(self) -> Path:
+        return self.etc / "keepalived.conf"
+
+    @property
+    def notify_fifo(self) -> Path:
+        return self.run / "keepalived.fifo"
+
+    @property
     def history_file(self) -> Path:
         return Path.home() / ".supzcli_history"
 

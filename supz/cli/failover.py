@@ -1,0 +1,129 @@
+"""`supz failover` (keepalived's hooks) and `supz keepalived render`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from supz.cli.main import Env, pass_env
+from supz.errors import ConfigError, ExitCode
+from supz.failover.check import check as run_check
+from supz.failover.fifo import open_fifo, run_fifo
+from supz.failover.keepalived import render_keepalived, script_security_problems, supz_executable
+from supz.failover.settings import load_failover_settings
+from supz.failover.transitions import Announcement, TransitionResult, announce, own_sequence, reconcile
+from supz.fsutil import atomic_write
+from supz.role import ROLES
+
+
+def pull_hook():  # type: ignore[no-untyped-def]
+    """Pull a newer registry from a peer before going MASTER, when the syncer is installed."""
+    try:
+        from supz.sync.peers import pull_if_newer  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return pull_if_newer
+
+
+def _say(result: TransitionResult) -> None:
+    click.echo(f"{result.previous} -> {result.to} in {result.seconds:.3f}s: {result.result}")
+
+
+@click.group()
+def failover() -> None:
+    """keepalived's hooks: notify, fifo, check."""
+
+
+@failover.command()
+@click.argument("kind", metavar="TYPE")
+@click.argument("name")
+@click.argument("state")
+@click.argument("priority", required=False, default="0")
+@click.option("--wait", is_flag=True, help="Reconcile now and report, instead of in the background.")
+@pass_env
+def notify(env: Env, kind: str, name: str, state: str, priority: str, wait: bool) -> None:
+    """keepalived's `notify` target: record STATE, then reconcile this host to the latest state.
+
+    keepalived does not wait for it; the reconciling runs detached and serialized by a lock.
+    """
+    state = state.upper()
+    if kind not in ("INSTANCE", "GROUP") or state not in ROLES:
+        click.echo(f"ignored: {kind} {name} {state}", err=True)
+        return
+    announce(env.paths, Announcement(state, own_sequence(), name))
+    if wait:
+        for result in reconcile(env.paths, env.config.host, pull_hook()):
+            _say(result)
+        return
+    subprocess.Popen(
+        [str(supz_executable()), "--root", str(env.paths.root), "failover", "reconcile"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+
+
+@failover.command("reconcile")
+@pass_env
+def reconcile_cmd(env: Env) -> None:
+    """Bring this host to the latest state keepalived announced (what `notify` runs)."""
+    for result in reconcile(env.paths, env.config.host, pull_hook()):
+        _say(result)
+
+
+@failover.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@pass_env
+def fifo(env: Env, path: Path | None) -> None:
+    """Read keepalived's notify_fifo (default: the host's run/supz/keepalived.fifo) and apply each transition in order."""
+    run_fifo(env.paths, env.config.host, open_fifo(path or env.paths.notify_fifo), on_transition=_say, pull_first=pull_hook())
+
+
+@failover.command("check")
+@click.option("--verbose", "-v", is_flag=True, help="Say why.")
+@pass_env
+@click.pass_context
+def check_cmd(ctx: click.Context, env: Env, verbose: bool) -> None:
+    """For vrrp_script: exit 0 when supervisord answers (and critical applications run), 1 otherwise."""
+    healthy, why = run_check(env.paths, load_failover_settings(env.paths.config_file))
+    if verbose or not healthy:
+        click.echo(why, err=not healthy)
+    ctx.exit(ExitCode.OK if healthy else ExitCode.ERROR)
+
+
+@click.group()
+def keepalived() -> None:
+    """keepalived configuration for this host."""
+
+
+@keepalived.command("render")
+@click.option("--write", is_flag=True, help="Write it to the host's etc/supz/keepalived.conf.")
+@click.option("--check/--no-check", default=True, help="Run `keepalived -t -f` on the result.")
+@pass_env
+def render_cmd(env: Env, write: bool, check: bool) -> None:
+    """Render keepalived.conf from the [failover] settings: every host BACKUP + nopreempt."""
+    settings = load_failover_settings(env.paths.config_file)
+    text = render_keepalived(env.paths, settings, env.config.host)
+    for problem in script_security_problems(supz_executable()):
+        click.echo(f"warning: enable_script_security will refuse the hook: {problem}", err=True)
+    target = env.paths.keepalived_conf
+    if write:
+        atomic_write(target, text, mode=0o644)
+        click.echo(f"wrote {target}", err=True)
+    else:
+        sys.stdout.write(text)
+    if check:
+        checked = target if write else None
+        if checked is None:
+            checked = env.paths.run / "keepalived.conf.check"
+            atomic_write(checked, text)
+        result = subprocess.run(["keepalived", "-t", "-f", str(checked)], capture_output=True, text=True, check=False)
+        if not write:
+            checked.unlink()
+        if result.returncode != 0:
+            lines = (result.stderr or result.stdout).strip().splitlines()
+            raise ConfigError(f"keepalived -t refused the rendered config: {lines[-1] if lines else result.returncode}")
+
+
+COMMANDS = [failover, keepalived]

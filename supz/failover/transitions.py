@@ -1,0 +1,153 @@
+"""keepalived state transitions, serialized and idempotent.
+
+keepalived forks notify scripts without waiting, ordering or de-duplicating them. So `notify`
+only records what keepalived announced, stamped with the moment keepalived forked it (the
+process start time, then the pid), and every transition reconciles the host to the *latest*
+announcement under one lock. Running one twice, or BACKUP and MASTER racing, ends in the
+state keepalived announced last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from supz.audit import AuditLog, AuditRecord, current_who
+from supz.errors import SupzError
+from supz.fsutil import atomic_write, file_lock
+from supz.paths import HostPaths
+from supz.registry import now_iso
+from supz.role import HA_ROLE, ROLES, read_role, write_role
+from supz.supervisord.client import SupervisorClient, context
+
+# Waiting for the lock: a MASTER transition may start a thousand programs.
+LOCK_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class Announcement:
+    state: str
+    seq: tuple[int, int]  # (fork time in clock ticks, pid): keepalived's own order
+    instance: str = ""
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    to: str
+    previous: str
+    seconds: float
+    result: str
+    details: dict[str, Any]
+
+
+def own_sequence() -> tuple[int, int]:
+    """When keepalived forked this process: field 22 of /proc/self/stat, then the pid."""
+    try:
+        fields = open("/proc/self/stat", encoding="ascii").read().rsplit(")", 1)[1].split()
+        return int(fields[19]), os.getpid()
+    except (OSError, IndexError, ValueError):
+        return time.monotonic_ns(), os.getpid()
+
+
+def read_wanted(paths: HostPaths) -> Announcement | None:
+    try:
+        data = json.loads(paths.failover_wanted.read_text(encoding="utf-8"))
+        return Announcement(str(data["state"]), (int(data["seq"][0]), int(data["seq"][1])), str(data.get("instance", "")))
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
+def announce(paths: HostPaths, announcement: Announcement) -> bool:
+    """Record an announcement unless a later one is already recorded; True if it is now the latest."""
+    if announcement.state not in ROLES:
+        raise SupzError(f"unknown keepalived state {announcement.state!r}", thing=announcement.state)
+    with file_lock(paths.locks / "failover-wanted.lock", timeout=10, what="failover state"):
+        current = read_wanted(paths)
+        if current is not None and current.seq > announcement.seq:
+            return False
+        atomic_write(
+            paths.failover_wanted,
+            json.dumps({"state": announcement.state, "seq": list(announcement.seq), "instance": announcement.instance,
+                        "time": now_iso()}),
+        )
+        return True
+
+
+def _log(paths: HostPaths, result: TransitionResult, host: str) -> None:
+    line = json.dumps({"time": now_iso(), "from": result.previous, "to": result.to, "seconds": round(result.seconds, 3),
+                       "result": result.result, **result.details}, sort_keys=True)
+    try:
+        with open(paths.failover_log, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+        AuditLog(paths.audit_log).append(
+            AuditRecord("failover", [result.to], result.result, current_who(host), detail=f"{result.seconds:.3f}s from {result.previous}")
+        )
+    except (OSError, SupzError):
+        pass
+
+
+def _summary(answer: dict[str, Any]) -> tuple[int, list[str]]:
+    results = answer.get("results", [])
+    failed = [f"{r['name']}: {r['message'] or r['status']}" for r in results if not r["ok"]]
+    return len(results), failed
+
+
+PullHook = Callable[[HostPaths], str]
+
+
+def apply(paths: HostPaths, state: str, host: str, pull_first: PullHook | None = None) -> TransitionResult:
+    """Bring this host to `state` now (caller holds the failover lock)."""
+    started = time.monotonic()
+    previous = read_role(paths)
+    details: dict[str, Any] = {}
+    result = "ok"
+    if state == HA_ROLE:
+        if pull_first is not None:
+            try:
+                details["pull"] = pull_first(paths)
+            except SupzError as exc:
+                details["pull"] = f"failed: {exc}"
+        write_role(paths, state)
+        try:
+            with SupervisorClient.for_host(paths) as client:
+                count, failed = _summary(client.supz("activate", context("failover", [state]), True))
+            details["started"] = count
+            if failed:
+                result = f"failed: {'; '.join(failed[:5])}"
+        except SupzError as exc:
+            result = f"failed: {exc}"
+    else:
+        # The role first: should supervisord restart half-way, it loads no HA application.
+        write_role(paths, state)
+        try:
+            with SupervisorClient.for_host(paths) as client:
+                count, failed = _summary(client.supz("deactivate", context("failover", [state])))
+            details["stopped"] = count
+            if failed:
+                result = f"failed: {'; '.join(failed[:5])}"
+        except SupzError as exc:
+            result = f"failed: {exc}"
+    outcome = TransitionResult(state, previous, time.monotonic() - started, result, details)
+    _log(paths, outcome, host)
+    return outcome
+
+
+def reconcile(paths: HostPaths, host: str, pull_first: PullHook | None = None) -> list[TransitionResult]:
+    """Under the failover lock, apply the latest announcement until no newer one arrived meanwhile."""
+    done: list[TransitionResult] = []
+    applied_file = paths.state / "failover-applied.json"
+    with file_lock(paths.failover_lock, timeout=LOCK_TIMEOUT, what="failover"):
+        while True:
+            wanted = read_wanted(paths)
+            try:
+                applied = tuple(json.loads(applied_file.read_text(encoding="utf-8"))["seq"])
+            except (OSError, ValueError, KeyError, TypeError):
+                applied = None
+            if wanted is None or wanted.seq == applied:
+                return done
+            done.append(apply(paths, wanted.state, host, pull_first))
+            atomic_write(applied_file, json.dumps({"seq": list(wanted.seq), "state": wanted.state}))
