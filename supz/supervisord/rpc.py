@@ -280,6 +280,18 @@ class SupzNamespaceRPCInterface:
         return self._drive(self._park(names, ctx))
 
     def _park(self, names: Any, ctx: Context) -> Operation:
+        return (yield from self._stop_then_commit(
+            names, ctx, "parked", skip=EntryState.PARKED, skip_status="already parked",
+            commit=lambda done: self.registry.park(done, who=ctx.who),
+        ))
+
+    def _stop_then_commit(self, names: Any, ctx: Context, status: str, commit: Any,
+                          skip: EntryState | None = None, skip_status: str = "") -> Operation:
+        """Stop and unload programs, then commit the registry change for those that stopped.
+
+        The registry moves only after the processes are gone: a program that will not stop keeps
+        its entry, and the error says so.
+        """
         names = self._names(names)
         for name in names:
             self.registry.get(name)
@@ -287,18 +299,18 @@ class SupzNamespaceRPCInterface:
         before = self.registry.generation
         try:
             outcomes = {n: Outcome(n) for n in names}
-            already = [n for n in names if self.registry.get(n).state is EntryState.PARKED]
-            for name in already:
-                outcomes[name].status = "already parked"
-            todo = [n for n in names if n not in already]
+            skipped = [n for n in names if skip is not None and self.registry.get(n).state is skip]
+            for name in skipped:
+                outcomes[name].status = skip_status
+            todo = [n for n in names if n not in skipped]
             yield from self._stop_and_unload(todo, outcomes)
-            parkable = [n for n in todo if outcomes[n].ok]
+            stopped = [n for n in todo if outcomes[n].ok]
             after = before
-            if parkable:
-                change = self.registry.park(parkable, who=ctx.who)
+            if stopped:
+                change = commit(stopped)
                 before, after = change.generation_before, change.generation_after
-                for name in parkable:
-                    outcomes[name].status = "parked"
+                for name in stopped:
+                    outcomes[name].status = status
             self._audit(ctx, None, self._summary(outcomes), before, after)
             return self._results(outcomes, before, after)
         finally:
@@ -458,23 +470,10 @@ class SupzNamespaceRPCInterface:
         return self._drive(self._remove(names, ctx))
 
     def _remove(self, names: Any, ctx: Context) -> Operation:
-        names = self._names(names)
-        for name in names:
-            self.registry.get(name)
-        yield from self._claim(names, time.monotonic() + 60)
-        before = self.registry.generation
-        try:
-            outcomes = {n: Outcome(n, status="removed") for n in names}
-            yield from self._stop_and_unload(names, outcomes)
-            removable = [n for n in names if outcomes[n].ok]
-            after = before
-            if removable:
-                change = self.registry.remove(removable, who=ctx.who, keep_in=self.paths.removed)
-                before, after = change.generation_before, change.generation_after
-            self._audit(ctx, None, self._summary(outcomes), before, after)
-            return self._results(outcomes, before, after)
-        finally:
-            self._busy.difference_update(names)
+        return (yield from self._stop_then_commit(
+            names, ctx, "removed",
+            commit=lambda done: self.registry.remove(done, who=ctx.who, keep_in=self.paths.removed),
+        ))
 
     def audit(self, context: dict[str, Any], result: str) -> bool:
         """Append one audit line for a command done through supervisor's own API (restart, signal...)."""

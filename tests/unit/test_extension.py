@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from supervisor.xmlrpc import RPCError
@@ -25,12 +24,6 @@ def program(name: str, numprocs: int = 1) -> str:
     return text
 
 
-@pytest.fixture
-def paths(tmp_path: Path) -> HostPaths:
-    paths = HostPaths(tmp_path)
-    for folder in paths.folders():
-        folder.mkdir(parents=True, exist_ok=True)
-    return paths
 
 
 def make(paths: HostPaths, names: list[str], ha: bool = False) -> tuple[SupzNamespaceRPCInterface, FakeSupervisord]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-from pathlib import Path
 
 import pytest
 
@@ -18,12 +17,6 @@ WHO = Who(user="root", real_user="alice", host="h1")
 TEXT = "[program:{0}]\ncommand = /bin/sleep 1000\n"
 
 
-@pytest.fixture
-def paths(tmp_path: Path) -> HostPaths:
-    paths = HostPaths(tmp_path)
-    for folder in paths.folders():
-        folder.mkdir(parents=True, exist_ok=True)
-    return paths
 
 
 def state(reg: Registry) -> tuple[list[str], list[str], int]:
