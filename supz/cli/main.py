@@ -54,9 +54,9 @@ def cli(ctx: click.Context, root: str) -> None:
 
 
 def _register() -> None:
-    from supz.cli import host, registry, role
+    from supz.cli import app, host, registry, role
 
-    for module in (host, registry, role):
+    for module in (host, registry, role, app):
         for command in module.COMMANDS:
             cli.add_command(command)
 
@@ -67,7 +67,8 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Run `supz`; SupzError becomes `supz: error: ...` on stderr and its exit code."""
     try:
-        cli.main(args=argv, prog_name="supz", standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code a command gave ctx.exit().
+        code = cli.main(args=argv, prog_name="supz", standalone_mode=False)
     except SupzError as exc:
         click.echo(f"supz: error: {exc}", err=True)
         return sys.exit(int(exc.exit_code))
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("supz: interrupted", err=True)
         return sys.exit(ExitCode.INTERRUPTED)
-    return sys.exit(ExitCode.OK)
+    return sys.exit(code if isinstance(code, int) else ExitCode.OK)
 
 
 if __name__ == "__main__":  # pragma: no cover
