@@ -118,7 +118,11 @@ def _rolling(client: SupervisorClient, namespecs: list[str], health: HealthCheck
         checked = f", {health.describe()} ok" if health.configured else ""
         report.say(f"{namespec}: RUNNING on release {release}{checked}")
     # RUNNING past startsecs for every one, not only the last restarted.
-    states = group_processes(client, namespecs[0].split(":", 1)[0]) if namespecs else {}
+    try:
+        states = group_processes(client, namespecs[0].split(":", 1)[0]) if namespecs else {}
+    except SupzError as exc:
+        step.problem = f"cannot check the processes: {exc}"
+        return step
     for namespec in namespecs:
         if states.get(namespec) != RUNNING:
             step.problem = f"{namespec} is {states.get(namespec, 'gone')} after the restart"
@@ -149,7 +153,11 @@ def deploy(env: AppEnv, layout: AppLayout, version: str, health: HealthCheck, *,
             report.say(f"{name}: release {version} is already current; nothing changed")
             return report
         processes = group_processes(client, name)
-        switch(layout, version)
+        try:
+            switch(layout, version)
+        except SupzError:
+            restore(layout, before)  # current may have moved before previous failed to
+            raise
         report.say(f"{name}: current -> releases/{version} (was {before.current or 'none'})")
         running = [spec for spec, state in processes.items() if state in ACTIVE_STATES]
         if not running:

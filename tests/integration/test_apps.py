@@ -258,3 +258,61 @@ def test_lint_directories_and_every_registered_app(host: SupzHost, web: Path) ->
     assert linted.returncode == 1
     assert linted.stdout.splitlines() == [f"{web}: current: no current link: no release deployed"]
     assert "registry entry plain: skipped" in linted.stderr
+
+
+OPERATOR = "supzapp-op"
+
+
+def _python_usable_by(user: str) -> bool:
+    probe = subprocess.run(["runuser", "-u", user, "--", sys.executable, "-c", "import supz"],
+                           capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.fixture
+def operator() -> Iterator[str]:
+    """A user in the socket group of its own host, not root."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (creates a user and a group)")
+    subprocess.run(["groupadd", "-f", OPERATOR], check=True)
+    subprocess.run(["useradd", "-M", "-N", "-g", OPERATOR, "-s", "/bin/sh", OPERATOR], capture_output=True, check=False)
+    try:
+        if not _python_usable_by(OPERATOR):
+            pytest.skip(f"the test environment's python ({sys.executable}) cannot be run by another user")
+        yield OPERATOR
+    finally:
+        subprocess.run(["userdel", OPERATOR], capture_output=True, check=False)
+        subprocess.run(["groupdel", OPERATOR], capture_output=True, check=False)
+
+
+def test_an_operator_needs_only_the_socket_unless_the_program_changes(operator: str) -> None:
+    from tests.conftest import destroy_host, make_host
+
+    host = make_host("--socket-group", operator)
+    try:
+        app = init_app(host, host.root / "apps" / "web")
+        add_release(app, "1.0")
+        sup_run(host, app, "deploy", "1.0", check=True)
+        sup_run(host, app, "start", check=True)
+
+        def as_operator(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(["runuser", "-u", operator, "--", str(app / "sup_run.sh"), *args],
+                                  capture_output=True, text=True, timeout=60, check=False)
+
+        assert as_operator("stop").returncode == 0 and host.states() == {}
+        started = as_operator("start")
+        assert started.returncode == 0, started.stderr
+        assert host.states() == {"web:web": "RUNNING"}
+        assert [line["user"] for line in host.audit_lines()[-2:]] == [operator, operator]
+
+        program = app / "program.ini"
+        program.write_text(program.read_text().replace("startretries = 3", "startretries = 5"))
+        refused = as_operator("update")
+        assert refused.returncode == 4
+        assert refused.stderr.strip() == (
+            f"supz: error: web: program.ini is not the registered entry; registering it needs write access "
+            f"to the registry {host.paths.registry} (run as root)")
+        assert host.states() == {"web:web": "RUNNING"}
+        assert "startretries = 3" in (host.paths.active / "web.conf").read_text()
+    finally:
+        destroy_host(host)
