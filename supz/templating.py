@@ -10,6 +10,7 @@ import jinja2
 
 from supz.errors import ConfigError
 from supz.paths import HostPaths
+from supz.quoting import FILTERS
 
 
 def packaged_templates() -> Path:
@@ -20,12 +21,15 @@ def environment(paths: HostPaths | None) -> jinja2.Environment:
     searchpath = [str(packaged_templates())]
     if paths is not None:
         searchpath.insert(0, str(paths.template_overrides))
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(searchpath),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
+    # Templates quote what they interpolate: `{{ path | shquote }}`, `{{ dir | supervisor_value }}`.
+    env.filters.update(FILTERS)
+    return env
 
 
 def render(name: str, paths: HostPaths | None, **values: Any) -> str:

@@ -27,7 +27,7 @@ from supz.config import SupzConfig, load_config
 from supz.errors import InvalidProgramFile, OperationFailed, SupzError, UnknownEntry
 from supz.names import validate_name
 from supz.paths import HostPaths, resolve_root
-from supz.programfile import ProgramSpec, read_program_file
+from supz.programfile import ProgramSpec, parse_program_text, read_program_file, sha256_text
 from supz.registry import EntryState, Registry, Who
 from supz.role import HA_ROLE, read_role
 from supz.supervisord.engine import WAIT, Operation, Outcome, ProcessTable, drive, wait_started, wait_stopped
@@ -245,6 +245,32 @@ class SupzNamespaceRPCInterface:
             }
         except SupzError as exc:
             raise _fault(exc) from exc
+
+    def getEntries(self, names: list[str]) -> dict[str, Any]:
+        """State ('' when unknown), sha256 and working directory of each named entry.
+
+        Lets a socket user (sup_run.sh) tell whether its program file is the registered one
+        without reading the registry, whose files may carry secrets in their environment.
+        """
+        self._update("supz.getEntries")
+        answer: dict[str, Any] = {}
+        try:
+            for name in self._names(names):
+                try:
+                    entry = self.registry.get(name)
+                except UnknownEntry:
+                    answer[name] = {"state": "", "sha256": "", "directory": ""}
+                    continue
+                text = self.registry.read_text(name)
+                try:
+                    configs = parse_program_text(text, name).group_config.process_configs
+                    directory = (configs[0].directory if configs else None) or ""
+                except InvalidProgramFile:
+                    directory = ""
+                answer[name] = {"state": entry.state.value, "sha256": sha256_text(text), "directory": directory}
+        except SupzError as exc:
+            raise _fault(exc) from exc
+        return answer
 
     def status(self) -> str:
         """Every process and parked entry, one tab-separated line each: name, state, description.
