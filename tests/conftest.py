@@ -171,3 +171,21 @@ def host() -> Iterator[SupzHost]:
 
 def needs_root() -> pytest.MarkDecorator:
     return pytest.mark.skipif(os.geteuid() != 0, reason="needs root (creates users, groups or namespaces)")
+
+
+@pytest.fixture
+def traversable_venv() -> Iterator[None]:
+    """Let other users reach supz's executables (a checkout under /root is not): restored after."""
+    changed: list[tuple[Path, int]] = []
+    reach = [Path(sys.executable), Path(os.path.realpath(sys.executable)), Path(sys.base_prefix) / "lib",
+             Path(__file__).resolve()]
+    for folder in {parent for path in reach for parent in path.parents}:
+        mode = folder.stat().st_mode
+        if not mode & 0o001:
+            changed.append((folder, mode))
+            os.chmod(folder, mode | 0o005)
+    try:
+        yield
+    finally:
+        for folder, mode in reversed(changed):
+            os.chmod(folder, mode & 0o7777)

@@ -270,7 +270,7 @@ def _python_usable_by(user: str) -> bool:
 
 
 @pytest.fixture
-def operator() -> Iterator[str]:
+def operator(traversable_venv: None) -> Iterator[str]:
     """A user in the socket group of its own host, not root."""
     if os.geteuid() != 0:
         pytest.skip("needs root (creates a user and a group)")
