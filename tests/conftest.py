@@ -20,6 +20,7 @@ from supz.supervisord.client import SupervisorClient
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
+SYNCER_PROGRAM = "supz-sync"
 
 
 def sleep_program(name: str, *, numprocs: int = 1, startsecs: int = 0, extra: str = "") -> str:
@@ -92,11 +93,15 @@ class SupzHost:
         self.supz("registry", "add", str(path), check=True)
         path.unlink()
 
-    def states(self) -> dict[str, str]:
-        """namespec -> state, as supervisord's own API reports it (PARKED ones are not loaded)."""
+    def states(self, *, with_syncer: bool = False) -> dict[str, str]:
+        """namespec -> state, as supervisord's own API reports it (PARKED ones are not loaded).
+
+        The registry syncer every host runs (host-local program supz-sync) is left out unless asked.
+        """
         with self.client() as client:
             infos = client.supervisor("getAllProcessInfo")
-        return {f"{i['group']}:{i['name']}": i["statename"] for i in infos}
+        return {f"{i['group']}:{i['name']}": i["statename"] for i in infos
+                if with_syncer or i["group"] != SYNCER_PROGRAM}
 
     def wait_for(self, predicate, timeout: float = 20.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + timeout
