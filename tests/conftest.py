@@ -46,6 +46,7 @@ class SupzHost:
 
     root: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    netns: str | None = None  # run its commands (and so its supervisord) inside this namespace
 
     @property
     def paths(self) -> HostPaths:
@@ -64,6 +65,8 @@ class SupzHost:
         command = [str(BIN / program), *args]
         if user is not None:
             command = ["runuser", "-u", user, "--", "env", f"SUPZ_ROOT={self.root}", f"HOME={self.root}", *command]
+        if self.netns is not None:
+            command = ["ip", "netns", "exec", self.netns, *command]
         result = subprocess.run(command, env=self.env, capture_output=True, text=True, input=input,
                                 timeout=timeout, check=False)
         if check and result.returncode != 0:
@@ -148,8 +151,8 @@ class SupzHost:
                 pass
 
 
-def make_host(*init_args: str, up: bool = True) -> SupzHost:
-    host = SupzHost(short_tempdir())
+def make_host(*init_args: str, up: bool = True, netns: str | None = None) -> SupzHost:
+    host = SupzHost(short_tempdir(), netns=netns)
     host.supz("init", "--host", host.root.name, *init_args, check=True)
     if up:
         host.supz("up", check=True)

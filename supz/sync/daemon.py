@@ -183,7 +183,12 @@ class PeerWorker(threading.Thread):
         if exc.code in BLOCKING:
             if self.status.blocked != exc.code:
                 log.error("%s: %s", self.peer.spec, exc)
-            self.next_full = time.monotonic() + self.d.settings.full_resync_interval
+            if exc.code == "master":
+                # Two MASTERs is a moment keepalived settles: look again soon, with backoff.
+                self.next_full = time.monotonic() + self.backoff
+                self.backoff = min(self.backoff * 2, self.d.settings.retry_max)
+            else:
+                self.next_full = time.monotonic() + self.d.settings.full_resync_interval
             held = self.link.held
             self._behind()
             self._set(state=f"not pushing: peer {exc.code}", blocked=exc.code, reachable=True, last_error=str(exc),
