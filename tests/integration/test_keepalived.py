@@ -5,6 +5,7 @@ made (not root) or keepalived is missing.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -123,6 +124,10 @@ def pair() -> Iterator[tuple[Node, Node, str]]:
                 destroy_host(node.supz)
 
 
+def cluster(node: Node) -> subprocess.CompletedProcess[str]:
+    return node.supz.supz("status", "--cluster", "--json")
+
+
 def wait(what: str, predicate, timeout: float = 30.0) -> float:  # type: ignore[no-untyped-def]
     """Wait for `predicate`; return the seconds it took."""
     started = time.monotonic()
@@ -147,6 +152,12 @@ def test_failover_end_to_end(pair: tuple[Node, Node, str]) -> None:
     wait("B to settle as BACKUP", lambda: b.role() == "BACKUP")
     wait("B to hold A's registry", lambda: content(a.supz) == content(b.supz))
     assert b.ha_running() == set() and not b.holds_vip(vip)
+    view = cluster(a)
+    assert view.returncode == 0, view.stderr
+    hosts = {h["host"]: h for h in json.loads(view.stdout)["hosts"]}
+    assert (hosts["host-a"]["role"], hosts["host-a"]["vip_held"], hosts["host-a"]["running"]) == ("MASTER", True, 3)
+    assert (hosts["host-b"]["role"], hosts["host-b"]["vip_held"], hosts["host-b"]["running"]) == ("BACKUP", False, 0)
+    assert hosts["host-a"]["generation"] == hosts["host-b"]["generation"]
 
     # 2. Park an application on A, crash A's keepalived: B takes over with exactly A's active set.
     a.supz.supzcli("stop", "app3", check=True)
@@ -156,6 +167,12 @@ def test_failover_end_to_end(pair: tuple[Node, Node, str]) -> None:
     print(f"\nfailover after kill -9 of the master's keepalived: {took:.2f}s until all RUNNING on the new master")
     time.sleep(1.5)
     assert b.ha_running() == {"app1", "app2"}, "the parked application must stay parked"
+    # A's keepalived died holding the VIP, and A still believes it is MASTER: a split brain.
+    split = cluster(b)
+    assert split.returncode == 1 and "split brain: 2 MASTERs" in split.stdout
+    shown = b.supz.supz("status", "--cluster")
+    assert shown.returncode == 1 and "ERROR: split brain" in shown.stderr
+    print(shown.stdout + shown.stderr)
 
     # 3. A comes back: it stays BACKUP, runs no HA application, and receives B's registry,
     #    including a change made on B meanwhile.
@@ -165,6 +182,7 @@ def test_failover_end_to_end(pair: tuple[Node, Node, str]) -> None:
     wait("A to receive B's registry", lambda: content(a.supz) == content(b.supz))
     assert b.role() == "MASTER" and b.ha_running() == set(APPS) and b.holds_vip(vip)
     assert "app3" in a.supz.supz("registry", "list", "--json", check=True).stdout
+    assert cluster(b).returncode == 0
 
     # 4. B's keepalived stops cleanly: A takes over within about the skew time.
     b.stop_keepalived()
