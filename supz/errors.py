@@ -95,3 +95,25 @@ class SupervisorFault(SupzError):
 
 class NotInstalled(SupzError):
     exit_code = ExitCode.NOT_INSTALLED
+
+
+class PeerUnreachable(SupzError):
+    """A sync peer could not be reached (connection, ssh, rsync daemon, or its agent failed)."""
+
+    exit_code = ExitCode.ERROR
+
+
+class SyncRefused(SupzError):
+    """A sync peer, or this host, refused a registry version; `code` says why.
+
+    Codes: newer (the receiver holds a higher generation), diverged (same generation, other
+    content), master (the receiver is MASTER), stale-base (the receiver changed meanwhile),
+    incomplete (a delta missed an entry), mismatch (files do not match the manifest),
+    auth (credentials refused), bad-request.
+    """
+
+    exit_code = ExitCode.ERROR
+
+    def __init__(self, code: str, message: str, thing: str | None = None) -> None:
+        super().__init__(message, thing=thing)
+        self.code = code

@@ -48,7 +48,23 @@ class HostPaths:
 
     @property
     def registry(self) -> Path:
+        """The registry: a symlink to the current version in `registry_versions` (see supz/sync/layout.py)."""
         return self.lib / "registry"
+
+    @property
+    def registry_versions(self) -> Path:
+        """Published registry versions, and `incoming/` where a peer's push is assembled."""
+        return self.lib / "registry.d"
+
+    @property
+    def set_aside(self) -> Path:
+        """Copies kept instead of lost: a replaced diverged registry, a parked duplicate."""
+        return self.lib / "set-aside"
+
+    @property
+    def sync_work(self) -> Path:
+        """The syncer's outgoing snapshots (hard links: must share the registry's file system)."""
+        return self.lib / "sync"
 
     @property
     def active(self) -> Path:
@@ -79,6 +95,16 @@ class HostPaths:
     @property
     def role_file(self) -> Path:
         return self.state / "role"
+
+    @property
+    def sync_status(self) -> Path:
+        """What the syncer last did, per peer: written by `supz sync run`, read by `supz sync status`."""
+        return self.state / "sync.json"
+
+    @property
+    def sync_lineage(self) -> Path:
+        """Recent (generation, digest) states this host's registry held: tells history from divergence."""
+        return self.state / "lineage.json"
 
     # logs
     @property
@@ -113,6 +139,24 @@ class HostPaths:
     @property
     def registry_lock(self) -> Path:
         return self.locks / "registry.lock"
+
+    @property
+    def sync_run(self) -> Path:
+        """The syncer's runtime files: ssh control sockets."""
+        return self.run / "sync"
+
+    @property
+    def sync_log(self) -> Path:
+        return self.log / "sync.log"
+
+    @property
+    def rsyncd_conf(self) -> Path:
+        """The receiving side's rsync daemon config, rendered by `supz sync rsyncd-conf`."""
+        return self.etc / "rsyncd.conf"
+
+    @property
+    def rsyncd_secrets(self) -> Path:
+        return self.etc / "rsyncd.secrets"
 
     @property
     def socket(self) -> Path:

@@ -20,6 +20,7 @@ from supz.supervisord.client import SupervisorClient
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
+SYNCER_PROGRAM = "supz-sync"
 
 
 def sleep_program(name: str, *, numprocs: int = 1, startsecs: int = 0, extra: str = "") -> str:
@@ -45,6 +46,7 @@ class SupzHost:
 
     root: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    netns: str | None = None  # run its commands (and so its supervisord) inside this namespace
 
     @property
     def paths(self) -> HostPaths:
@@ -63,6 +65,8 @@ class SupzHost:
         command = [str(BIN / program), *args]
         if user is not None:
             command = ["runuser", "-u", user, "--", "env", f"SUPZ_ROOT={self.root}", f"HOME={self.root}", *command]
+        if self.netns is not None:
+            command = ["ip", "netns", "exec", self.netns, *command]
         result = subprocess.run(command, env=self.env, capture_output=True, text=True, input=input,
                                 timeout=timeout, check=False)
         if check and result.returncode != 0:
@@ -92,11 +96,15 @@ class SupzHost:
         self.supz("registry", "add", str(path), check=True)
         path.unlink()
 
-    def states(self) -> dict[str, str]:
-        """namespec -> state, as supervisord's own API reports it (PARKED ones are not loaded)."""
+    def states(self, *, with_syncer: bool = False) -> dict[str, str]:
+        """namespec -> state, as supervisord's own API reports it (PARKED ones are not loaded).
+
+        The registry syncer every host runs (host-local program supz-sync) is left out unless asked.
+        """
         with self.client() as client:
             infos = client.supervisor("getAllProcessInfo")
-        return {f"{i['group']}:{i['name']}": i["statename"] for i in infos}
+        return {f"{i['group']}:{i['name']}": i["statename"] for i in infos
+                if with_syncer or i["group"] != SYNCER_PROGRAM}
 
     def wait_for(self, predicate, timeout: float = 20.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + timeout
@@ -143,8 +151,8 @@ class SupzHost:
                 pass
 
 
-def make_host(*init_args: str, up: bool = True) -> SupzHost:
-    host = SupzHost(short_tempdir())
+def make_host(*init_args: str, up: bool = True, netns: str | None = None) -> SupzHost:
+    host = SupzHost(short_tempdir(), netns=netns)
     host.supz("init", "--host", host.root.name, *init_args, check=True)
     if up:
         host.supz("up", check=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -15,16 +16,14 @@ from supz.failover.fifo import open_fifo, run_fifo
 from supz.failover.keepalived import render_keepalived, script_security_problems, supz_executable
 from supz.failover.settings import load_failover_settings
 from supz.failover.transitions import Announcement, TransitionResult, announce, own_sequence, reconcile
+from supz.failover.pull import pull_if_newer
 from supz.fsutil import atomic_write
+from supz.paths import HostPaths
 from supz.role import ROLES
 
 
-def pull_hook():  # type: ignore[no-untyped-def]
-    """Pull a newer registry from a peer before going MASTER, when the syncer is installed."""
-    try:
-        from supz.sync.peers import pull_if_newer  # type: ignore[import-not-found]
-    except ImportError:
-        return None
+def pull_hook() -> Callable[[HostPaths], str]:
+    """Pull a newer registry from a peer before going MASTER (DESIGN invariant 4)."""
     return pull_if_newer
 
 

@@ -54,9 +54,9 @@ def cli(ctx: click.Context, root: str) -> None:
 
 
 def _register() -> None:
-    from supz.cli import app, failover, host, registry, role
+    from supz.cli import app, failover, host, registry, role, status, sync
 
-    for module in (host, registry, role, app, failover):
+    for module in (host, registry, role, app, sync, failover, status):
         for command in module.COMMANDS:
             cli.add_command(command)
 

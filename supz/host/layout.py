@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from supz.errors import ConfigError
-from supz.fsutil import atomic_write
+from supz.fsutil import atomic_write, file_lock
 from supz.host.adapt import adapt_supervisord_conf
 from supz.paths import HostPaths
 from supz.registry import Manifest
+from supz.sync.layout import ensure_versioned
 from supz.templating import render
 
 # AF_UNIX paths are limited to 108 bytes; keep a margin for supervisord's temp names.
@@ -69,6 +70,7 @@ def init_host(paths: HostPaths, options: InitOptions) -> InitReport:
         except KeyError as exc:
             raise ConfigError(f"no such group {options.socket_group!r} for the socket", thing=options.socket_group) from exc
     report = InitReport()
+    _version_registry(paths, report)
     for folder in paths.folders():
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
@@ -79,6 +81,8 @@ def init_host(paths: HostPaths, options: InitOptions) -> InitReport:
     if not paths.manifest.exists():
         atomic_write(paths.manifest, json.dumps(Manifest(host=options.host, op="init").as_dict(), indent=1))
         report.did(f"wrote {paths.manifest} (generation 0)")
+    _write_new(paths.host_programs / "supz-sync.conf",
+               render("sync-program.conf.j2", paths, supz=Path(sys.executable).parent / "supz"), report)
     if paths.is_real_host and paths.supervisord_conf != paths.own_supervisord_conf:
         adapt_real_host(paths, report)
     else:
@@ -93,6 +97,21 @@ def init_host(paths: HostPaths, options: InitOptions) -> InitReport:
         )
         _write_new(paths.own_supervisord_conf, text, report)
     return report
+
+
+def _version_registry(paths: HostPaths, report: InitReport) -> None:
+    """The registry is a symlink to a version folder, so a received copy can replace it atomically."""
+    if paths.registry.is_symlink():
+        return
+    existed = paths.registry.exists()
+    paths.locks.mkdir(parents=True, exist_ok=True)
+    with file_lock(paths.registry_lock):
+        version = ensure_versioned(paths)
+    os.chmod(paths.registry_versions, 0o750)
+    if existed:
+        report.did(f"moved the registry into {version} ({paths.registry} now points to it)")
+    else:
+        report.did(f"created {version}/ ({paths.registry} points to it)")
 
 
 def adapt_real_host(paths: HostPaths, report: InitReport) -> None:

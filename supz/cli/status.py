@@ -1,0 +1,52 @@
+"""`supz status [--cluster] [--json]`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from supz.cli.main import Env, pass_env
+from supz.cluster import cluster_status, local_status
+
+
+def _row(view: dict) -> str:  # type: ignore[type-arg]
+    if "role" not in view:
+        return f"{view['host']:<16} unreachable: {view.get('error', '')}"
+    vip = {True: "yes", False: "no", None: "-"}[view.get("vip_held")]
+    lags = ", ".join(f"{s['peer']} {s['state']} lag {s['lag']:.1f}s" for s in view.get("sync", [])) or "-"
+    return (f"{view['host']:<16} {view['role']:<8} {vip:<4} {view['supervisord']:<5} "
+            f"{view['active']:>6} {view['parked']:>6} {view['running']:>7} {view['generation']:>5}  {lags}")
+
+
+HEADER = f"{'host':<16} {'role':<8} {'vip':<4} {'sv':<5} {'active':>6} {'parked':>6} {'running':>7} {'gen':>5}  sync"
+
+
+@click.command()
+@click.option("--cluster", is_flag=True, help="Every host of the pair (this one and its sync peers).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_env
+@click.pass_context
+def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
+    """Role, VIP, supervisord, active / parked / running counts, generation and sync lag.
+
+    With --cluster, two MASTERs at once (split brain) is an error (exit 1); an unreachable
+    peer exits 2.
+    """
+    if not cluster:
+        view = local_status(env.paths)
+        click.echo(json.dumps(view, indent=1) if as_json else f"{HEADER}\n{_row(view)}")
+        return
+    result = cluster_status(env.paths)
+    if as_json:
+        click.echo(json.dumps({"hosts": result.hosts, "problems": result.problems}, indent=1))
+    else:
+        click.echo(HEADER)
+        for view in result.hosts:
+            click.echo(_row(view))
+        for problem in result.problems:
+            click.echo(f"ERROR: {problem}" if problem.startswith("split") else f"warning: {problem}", err=True)
+    ctx.exit(result.exit_code)
+
+
+COMMANDS = [status]

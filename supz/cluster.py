@@ -1,0 +1,115 @@
+"""`supz status [--cluster]`: what each host of the pair is doing, and whether the pair is sane.
+
+A host's own view is cheap and local (role file, VIP on its interfaces, supervisord, registry,
+the syncer's status file). The cluster view asks every sync peer for its own view, over the same
+ssh the syncer uses (or directly for a peer root on this machine), and flags two MASTERs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any
+
+from supz.config import load_config
+from supz.errors import ExitCode, SupzError
+from supz.failover.settings import load_failover_settings
+from supz.paths import HostPaths
+from supz.registry import Registry
+from supz.role import HA_ROLE, read_role
+from supz.supervisord.client import SupervisorClient
+from supz.sync.settings import DAEMON, LOCAL, Peer, SyncSettings, load_sync_settings
+from supz.sync.state import read_status
+
+STATUS_TIMEOUT = 10.0
+
+
+def vip_held(vip: str) -> bool | None:
+    """Is `vip` on one of this namespace's interfaces? None when no VIP is configured."""
+    if not vip:
+        return None
+    out = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True, check=False).stdout
+    return any(f" {vip}/" in line for line in out.splitlines())
+
+
+def local_status(paths: HostPaths) -> dict[str, Any]:
+    """This host's own view, as `supz status --json` prints it."""
+    config = load_config(paths.config_file)
+    view: dict[str, Any] = {"host": config.host, "root": str(paths.root), "role": read_role(paths)}
+    try:
+        view["vip_held"] = vip_held(load_failover_settings(paths.config_file).vip_address)
+    except SupzError as exc:
+        view["vip_held"] = None
+        view["error"] = str(exc)
+    registry = Registry(paths, host=config.host)
+    active, parked = registry.active_names(), registry.parked_names()
+    view.update(generation=registry.generation, active=len(active), parked=len(parked))
+    try:
+        with SupervisorClient.for_host(paths) as client:
+            running = {spec.split(":", 1)[0] for spec in client.supz("running")}
+        view.update(supervisord="up", running=len(running & set(active)))
+    except SupzError:
+        view.update(supervisord="down", running=0)
+    try:
+        sync = read_status(paths)
+    except SupzError:
+        sync = None
+    view["sync"] = [] if sync is None else [
+        {"peer": p.peer, "state": p.state, "lag": round(p.lag(), 3), "last_error": p.last_error} for p in sync.peers
+    ]
+    return view
+
+
+def _remote_status(peer: Peer, settings: SyncSettings) -> dict[str, Any]:
+    target = f"{peer.user}@{peer.host}" if peer.user else peer.host
+    argv = [settings.ssh, *settings.ssh_options, target, settings.remote_supz, "--root", peer.root, "status", "--json"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=STATUS_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return {"host": peer.spec, "error": f"no answer within {STATUS_TIMEOUT:g}s"}
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        return {"host": peer.spec, "error": lines[-1] if lines else f"ssh exited {done.returncode}"}
+    try:
+        return dict(json.loads(done.stdout))
+    except ValueError:
+        return {"host": peer.spec, "error": "the answer was not JSON"}
+
+
+def peer_status(peer: Peer, settings: SyncSettings) -> dict[str, Any]:
+    if peer.transport == LOCAL:
+        try:
+            return local_status(HostPaths(Path(peer.root)))
+        except SupzError as exc:
+            return {"host": peer.spec, "error": str(exc)}
+    if peer.transport == DAEMON:
+        return {"host": peer.spec, "error": "an rsync daemon peer has no status channel (use ssh to see it)"}
+    return _remote_status(peer, settings)
+
+
+@dataclass
+class ClusterView:
+    hosts: list[dict[str, Any]]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if any(p.startswith("split brain") for p in self.problems):
+            return ExitCode.ERROR
+        return ExitCode.USAGE if self.problems else ExitCode.OK
+
+
+def cluster_status(paths: HostPaths) -> ClusterView:
+    hosts = [local_status(paths)]
+    hosts += [peer_status(peer, load_sync_settings(paths)) for peer in load_sync_settings(paths).peers]
+    view = ClusterView(hosts)
+    masters = [h["host"] for h in hosts if h.get("role") == HA_ROLE]
+    holders = [h["host"] for h in hosts if h.get("vip_held")]
+    if len(masters) > 1:
+        view.problems.append(f"split brain: {len(masters)} MASTERs ({', '.join(masters)})")
+    if len(holders) > 1:
+        view.problems.append(f"split brain: the VIP is on {len(holders)} hosts ({', '.join(holders)})")
+    view.problems += [f"{h['host']}: unreachable: {h['error']}" for h in hosts[1:] if "error" in h and "role" not in h]
+    return view

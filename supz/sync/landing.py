@@ -1,0 +1,351 @@
+"""The receiving side: assemble a pushed version in a spare directory, then swap it in atomically.
+
+A spare is a hard-linked copy of the current version, prepared before the sender needs it.
+The sender rsyncs only what changed into it (or everything, for a full resync), with a small
+push description (`.supz-push.json`). `commit()` checks every file the manifest names against
+its checksum, removes what the manifest no longer lists, makes it durable, and then, under the
+registry lock, compares generations and publishes it with one rename. The generation check is
+here, on the receiver, so no sender (stale, confused or racing another) can replace a newer
+registry with an older one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from supz.errors import RegistryCorrupt, StorageError, SupzError, SyncRefused
+from supz.fsutil import file_lock
+from supz.paths import HostPaths
+from supz.role import HA_ROLE, read_role
+from supz.sync import layout, lineage
+from supz.sync.manifests import (
+    MANIFEST,
+    STATES,
+    Entries,
+    VersionCache,
+    VersionInfo,
+    entry_relpath,
+    file_sha,
+    read_version,
+)
+
+PUSH_FILE = ".supz-push.json"
+BASE_SUFFIX = ".base.json"
+JOURNAL = ".journal.json"
+
+
+@dataclass(frozen=True)
+class PushInfo:
+    """The sender's description of a push, carried inside the spare."""
+
+    sender: str
+    full: bool
+    names: tuple[str, ...] = ()
+    lineage: tuple[tuple[int, str], ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sender": self.sender, "full": self.full, "names": list(self.names),
+                "lineage": [list(s) for s in self.lineage]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PushInfo:
+        return cls(
+            sender=str(data.get("sender", "")),
+            full=bool(data["full"]),
+            names=tuple(str(n) for n in data.get("names", ())),
+            lineage=tuple((int(g), str(d)) for g, d in data.get("lineage", ())),
+        )
+
+
+@dataclass(frozen=True)
+class ReceiverState:
+    """What a receiver says about its registry; `spare` is where the next push may go."""
+
+    host: str
+    role: str
+    generation: int
+    digest: str
+    version: str
+    current: str
+    spare: str | None = None
+    entries: Entries | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"host": self.host, "role": self.role, "generation": self.generation, "digest": self.digest,
+                "version": self.version, "current": self.current, "spare": self.spare, "entries": self.entries}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReceiverState:
+        entries = data.get("entries")
+        return cls(
+            host=str(data["host"]),
+            role=str(data["role"]),
+            generation=int(data["generation"]),
+            digest=str(data["digest"]),
+            version=str(data["version"]),
+            current=str(data["current"]),
+            spare=None if data.get("spare") is None else str(data["spare"]),
+            entries=None if entries is None else {str(k): dict(v) for k, v in dict(entries).items()},
+        )
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    result: str  # "committed" or "same" (the receiver already held exactly this version)
+    generation_before: int
+    generation_after: int
+    set_aside: str | None = None
+
+
+@dataclass
+class Landing:
+    """The receiving side of one host (`paths`), named `host` in the states it reports."""
+
+    paths: HostPaths
+    host: str
+    _versions: VersionCache = field(default_factory=VersionCache, repr=False)
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def _version(self, folder: Path) -> VersionInfo:
+        return self._versions.read(folder)
+
+    def state(self, spare: Path | None = None, *, with_entries: bool = False) -> ReceiverState:
+        current = layout.current_version(self.paths)
+        info = self._version(current)
+        return ReceiverState(
+            host=self.host,
+            role=read_role(self.paths),
+            generation=info.generation,
+            digest=info.digest,
+            version=current.name,
+            current=str(current),
+            spare=None if spare is None else str(spare),
+            entries=dict(info.entries) if with_entries else None,
+        )
+
+    # ---- the spare -------------------------------------------------------------------------
+
+    def ensure_layout(self) -> None:
+        if not layout.is_versioned(self.paths):
+            with file_lock(self.paths.registry_lock):
+                layout.ensure_versioned(self.paths)
+        layout.incoming_dir(self.paths).mkdir(parents=True, exist_ok=True)
+
+    def prepare_spare(self) -> Path:
+        """A fresh hard-linked copy of the current version, where the next push will land."""
+        self.ensure_layout()
+        current = layout.current_version(self.paths)
+        info = self._version(current)
+        spare = layout.incoming_dir(self.paths) / layout.new_version_name()
+        try:
+            for state in STATES:
+                (spare / state).mkdir(parents=True)
+            os.chmod(spare, 0o750)
+            for name, meta in info.entries.items():
+                rel = entry_relpath(name, meta["state"])
+                # A file its own manifest lists but that is missing shows up as an incomplete delta.
+                with contextlib.suppress(FileNotFoundError):
+                    os.link(current / rel, spare / rel)
+            base = {"version": current.name, "generation": info.generation, "digest": info.digest}
+            Path(str(spare) + BASE_SUFFIX).write_text(json.dumps(base), encoding="utf-8")
+        except OSError as exc:
+            self.discard(spare)
+            raise StorageError(f"cannot prepare {spare}: {exc.strerror}", thing=str(spare)) from exc
+        layout.collect(self.paths, keep=(spare,))
+        return spare
+
+    def spare_path(self, name_or_path: str) -> Path:
+        """A spare named by a (remote) sender: only a version name inside incoming/ is accepted."""
+        name = Path(name_or_path).name
+        spare = layout.incoming_dir(self.paths) / name
+        if not name.startswith(layout.VERSION_PREFIX) or "/" in name or not spare.is_dir():
+            raise SyncRefused("bad-request", f"no such spare {name_or_path!r} on {self.host}", thing=name_or_path)
+        return spare
+
+    def discard(self, spare: Path) -> None:
+        shutil.rmtree(spare, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.unlink(str(spare) + BASE_SUFFIX)
+
+    # ---- commit ----------------------------------------------------------------------------
+
+    def commit(self, spare: Path, *, allow_master: bool = False, set_aside: bool = False) -> CommitResult:
+        """Verify the assembled spare and make it the registry, or refuse with SyncRefused.
+
+        `set_aside` keeps the replaced version in any case (a pull); otherwise it is kept only
+        when this host made it and the sender never held it (both sides changed the registry).
+        """
+        try:
+            base = json.loads(Path(str(spare) + BASE_SUFFIX).read_text(encoding="utf-8"))
+            push = PushInfo.from_dict(json.loads((spare / PUSH_FILE).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SyncRefused("bad-request", f"{spare.name}: no valid push description ({exc})") from exc
+        try:
+            new = read_version(spare)
+        except RegistryCorrupt as exc:
+            raise SyncRefused("mismatch", f"pushed manifest refused: {exc}") from exc
+        current = layout.current_version(self.paths)
+        if current.name != base["version"]:
+            raise SyncRefused("stale-base", f"{self.host}: the registry changed while the push was in flight")
+        base_entries = None if push.full else self._version(current).entries
+        touched, changed_dirs = self._assemble(spare, new, base_entries, push)
+        self._make_durable(spare, touched, changed_dirs)
+        with file_lock(self.paths.registry_lock):
+            return self._swap(spare, new, base, push, allow_master, set_aside)
+
+    def _assemble(self, spare: Path, new: VersionInfo, base: Entries | None,
+                  push: PushInfo) -> tuple[list[Path], set[Path]]:
+        """Make the spare hold exactly the manifest's entries; return the files the push wrote and
+        the folders where something was removed."""
+        touched: list[Path] = []
+        changed_dirs: set[Path] = set()
+        sent = set(new.entries) if base is None else set(push.names)
+        for name, meta in new.entries.items():
+            path = spare / entry_relpath(name, meta["state"])
+            if name in sent:
+                try:
+                    sha = file_sha(path)
+                except FileNotFoundError:
+                    raise SyncRefused("incomplete", f"{name}: listed in the manifest but not pushed", thing=name) from None
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise SyncRefused("mismatch", f"{name}: unreadable pushed file: {exc}", thing=name) from exc
+                if sha != meta["sha256"]:
+                    raise SyncRefused("mismatch", f"{name}: content does not match the pushed manifest", thing=name)
+                if base is None and path.stat().st_nlink > 1:
+                    continue  # unchanged: still the current version's (already durable) file
+                touched.append(path)
+            elif base is not None and base.get(name) != meta:
+                raise SyncRefused("incomplete", f"{name}: changed but not pushed", thing=name)
+        for state in STATES:
+            wanted = {f"{n}.conf" for n, m in new.entries.items() if m["state"] == state}
+            folder = spare / state
+            try:
+                present = os.listdir(folder) if base is None else [
+                    f"{n}.conf" for n in (set(base) | sent) if (folder / f"{n}.conf").exists()
+                ]
+            except OSError as exc:
+                raise StorageError(f"cannot list {folder}: {exc.strerror}") from exc
+            for filename in present:
+                if filename not in wanted:
+                    _unlink(folder / filename)
+                    changed_dirs.add(folder)
+        for leftover in os.listdir(spare):
+            if leftover not in (*STATES, MANIFEST):
+                _unlink(spare / leftover)
+        touched.append(spare / MANIFEST)
+        return touched, changed_dirs
+
+    def _make_durable(self, spare: Path, touched: list[Path], changed_dirs: set[Path]) -> None:
+        """fsync what this push wrote (rsync does not), so a crash never publishes empty files."""
+        fsync_together([*touched, *sorted(changed_dirs | {p.parent for p in touched})])
+
+    def _swap(self, spare: Path, new: VersionInfo, base: dict[str, Any], push: PushInfo,
+              allow_master: bool, set_aside: bool) -> CommitResult:
+        current = layout.current_version(self.paths)
+        cur = self._version(current)
+        if current.name != base["version"] or cur.generation != base["generation"] or cur.digest != base["digest"]:
+            raise SyncRefused("stale-base", f"{self.host}: the registry changed while the push was in flight")
+        role = read_role(self.paths)
+        if role == HA_ROLE and not allow_master:
+            raise SyncRefused("master", f"{self.host} is MASTER: it does not take a registry from {push.sender}")
+        if (current / JOURNAL).exists():
+            raise SyncRefused("stale-base", f"{self.host}: the registry has an unfinished transaction")
+        if new.generation < cur.generation:
+            raise SyncRefused(
+                "newer",
+                f"{self.host} holds generation {cur.generation}, newer than {push.sender}'s {new.generation}: "
+                "refused, both copies kept",
+            )
+        if new.generation == cur.generation:
+            if new.digest == cur.digest:
+                self.discard(spare)
+                return CommitResult("same", cur.generation, cur.generation)
+            raise SyncRefused(
+                "diverged",
+                f"{self.host} and {push.sender} both hold generation {cur.generation} with different entries: "
+                "refused, both copies kept",
+            )
+        aside = None
+        made_here = cur.host == self.host and (cur.generation, cur.digest) not in push.lineage
+        if (set_aside or made_here) and (cur.entries or cur.generation > 0):
+            aside = self._set_aside(current, cur)
+        published = self.paths.registry_versions / spare.name
+        try:
+            os.rename(spare, published)
+            fsync_together([self.paths.registry_versions, spare.parent])
+        except OSError as exc:
+            raise StorageError(f"cannot publish {spare.name}: {exc.strerror}", thing=str(spare)) from exc
+        with contextlib.suppress(OSError):
+            os.unlink(str(spare) + BASE_SUFFIX)
+        layout.publish(self.paths, spare.name)
+        with contextlib.suppress(SupzError):
+            lineage.record(self.paths, new.generation, new.digest)
+        return CommitResult("committed", cur.generation, new.generation, aside)
+
+    def _set_aside(self, version: Path, info: VersionInfo) -> str:
+        """Keep a registry this host made and the sender never saw (both sides changed it)."""
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        dest = self.paths.set_aside / f"registry-g{info.generation}-{self.host}-{stamp}"
+        try:
+            for state in STATES:
+                (dest / state).mkdir(parents=True, exist_ok=True)
+            for name, meta in info.entries.items():
+                rel = entry_relpath(name, meta["state"])
+                with contextlib.suppress(FileNotFoundError):
+                    os.link(version / rel, dest / rel)
+            os.link(version / MANIFEST, dest / MANIFEST)
+        except OSError as exc:
+            raise StorageError(f"cannot set aside {version}: {exc.strerror}", thing=str(version)) from exc
+        return str(dest)
+
+
+_flushers: ThreadPoolExecutor | None = None
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_together(paths: list[Path]) -> None:
+    """fsync files and folders concurrently: the file system commits them in one journal flush
+    instead of one after the other (the commit's durability costs one round, not six)."""
+    global _flushers
+    if len(paths) == 1:
+        futures_or_none = None
+    else:
+        if _flushers is None:
+            _flushers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fsync")
+        futures_or_none = [_flushers.submit(_fsync, p) for p in paths]
+    try:
+        if futures_or_none is None:
+            _fsync(paths[0])
+        else:
+            for future in futures_or_none:
+                future.result()
+    except OSError as exc:
+        raise StorageError(f"cannot flush {exc.filename or paths[0]}: {exc.strerror}", thing=str(paths[0])) from exc
+
+
+def _unlink(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StorageError(f"cannot remove {path}: {exc.strerror}", thing=str(path)) from exc

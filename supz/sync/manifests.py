@@ -1,0 +1,135 @@
+"""Reading a registry version as the syncer sees it: its manifest, its entry files, their digest.
+
+The manifest is the registry's commit point, so the syncer works from it: a version is the
+manifest plus exactly the entry files it lists (editor droppings and dot files never count).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from supz.errors import RegistryCorrupt, StorageError
+from supz.names import is_valid_name
+from supz.programfile import ENTRY_SUFFIX, sha256_text
+
+MANIFEST = "manifest.json"
+STATES = ("active", "parked")
+
+Entries = dict[str, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """What one registry version holds, as far as the manifest says."""
+
+    generation: int
+    entries: Entries
+    host: str = ""
+    time: str = ""
+
+    @cached_property
+    def digest(self) -> str:
+        return entries_digest(self.entries)
+
+
+def entries_digest(entries: Entries) -> str:
+    """One checksum for a whole registry content: equal digests, equal registries."""
+    canonical = json.dumps(
+        {name: [meta.get("state", ""), meta.get("sha256", "")] for name, meta in entries.items()},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def read_version(folder: Path) -> VersionInfo:
+    """The manifest of the version in `folder`; a missing manifest is the empty generation 0."""
+    path = Path(folder) / MANIFEST
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return VersionInfo(0, {})
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StorageError(f"cannot read {path}: {exc}", thing=str(path)) from exc
+    try:
+        data = json.loads(raw)
+        entries = {
+            str(name): {"state": str(meta["state"]), "sha256": str(meta["sha256"])}
+            for name, meta in dict(data.get("entries", {})).items()
+        }
+        for name, meta in entries.items():
+            if not is_valid_name(name) or meta["state"] not in STATES:
+                raise ValueError(f"bad entry {name!r}")
+        return VersionInfo(
+            generation=int(data["generation"]),
+            entries=entries,
+            host=str(data.get("host", "")),
+            time=str(data.get("time", "")),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise RegistryCorrupt(f"{path} is not a valid manifest: {exc}", thing=str(path)) from exc
+
+
+class VersionCache:
+    """read_version, remembered while manifest.json is the same file (it is always replaced by rename)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[Path, tuple[tuple[int, int, int], VersionInfo]] = {}
+
+    def read(self, folder: Path) -> VersionInfo:
+        try:
+            st = os.stat(Path(folder) / MANIFEST)
+        except FileNotFoundError:
+            return VersionInfo(0, {})
+        except OSError as exc:
+            raise StorageError(f"cannot read {Path(folder) / MANIFEST}: {exc.strerror}") from exc
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        cached = self._cache.get(folder)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        info = read_version(folder)
+        self._cache = {folder: (key, info)}
+        return info
+
+
+def entry_relpath(name: str, state: str) -> str:
+    return f"{state}/{name}{ENTRY_SUFFIX}"
+
+
+def file_sha(path: Path) -> str:
+    """The checksum the registry records for an entry file (its text, as the Registry reads it)."""
+    return sha256_text(Path(path).read_text(encoding="utf-8"))
+
+
+def scan_checksums(folder: Path) -> Entries:
+    """Every entry file really present in `folder`, hashed: what `supz sync check` compares."""
+    found: Entries = {}
+    for state in STATES:
+        try:
+            names = sorted(os.listdir(Path(folder) / state))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StorageError(f"cannot list {Path(folder) / state}: {exc.strerror}") from exc
+        for filename in names:
+            name = filename[: -len(ENTRY_SUFFIX)] if filename.endswith(ENTRY_SUFFIX) else ""
+            if not is_valid_name(name):
+                continue
+            try:
+                sha = file_sha(Path(folder) / state / filename)
+            except (OSError, UnicodeDecodeError) as exc:
+                raise StorageError(f"{name}: cannot read {Path(folder) / state / filename}: {exc}", thing=name) from exc
+            # An entry in both folders counts as active, as the Registry counts it.
+            if name not in found or state == "active":
+                found[name] = {"state": state, "sha256": sha}
+    return dict(sorted(found.items()))
+
+
+def differing(a: Entries, b: Entries) -> list[str]:
+    """Names whose state or content differ between two entry maps (present in one only, too)."""
+    return sorted(n for n in set(a) | set(b) if a.get(n) != b.get(n))
