@@ -104,9 +104,25 @@ def _demo_samples() -> Path:
 
 @click.command()
 @click.option("--no-shell", is_flag=True, help="Set up and start, but do not open the shell.")
-@pass_env
-def demo(env: Env, no_shell: bool) -> None:
-    """A local host under --root with sample applications, supervisord started, supzcli opened."""
+@click.option("--ha", is_flag=True, help="Two hosts in network namespaces with keepalived and the syncer (root).")
+@click.option("--down", "tear_down", is_flag=True, help="With --ha: stop the pair and remove it.")
+@click.pass_context
+def demo(ctx: click.Context, no_shell: bool, ha: bool, tear_down: bool) -> None:
+    """A local host under --root with sample applications, supervisord started, supzcli opened.
+
+    With --ha: a pair of hosts (a MASTER, b BACKUP) in network namespaces under --root
+    (default /tmp/supz-demo-ha-HOST), and a line for each thing to try.
+    """
+    if ha or tear_down:
+        from supz.host import hademo
+
+        root = ctx.find_root().params.get("root")
+        base = hademo.default_base() if root in (None, "/") else Path(root).absolute()
+        lines = hademo.down(base) if tear_down else hademo.up(base, _demo_samples(), click.echo)
+        for line in lines:
+            click.echo(line)
+        return
+    env = ctx.find_object(Env)
     paths = env.paths
     if paths.is_real_host:
         raise click.UsageError("the demo needs its own --root (a folder), not /")
