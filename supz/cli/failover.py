@@ -104,7 +104,8 @@ def render_cmd(env: Env, write: bool, check: bool) -> None:
     """Render keepalived.conf from the [failover] settings: every host BACKUP + nopreempt."""
     settings = load_failover_settings(env.paths.config_file)
     text = render_keepalived(env.paths, settings, env.config.host)
-    for problem in script_security_problems(supz_executable()):
+    hooks = (supz_executable(), supz_executable().with_name("supz-check"))
+    for problem in [p for hook in hooks for p in script_security_problems(hook)]:
         click.echo(f"warning: enable_script_security will refuse the hook: {problem}", err=True)
     target = env.paths.keepalived_conf
     if write:

@@ -53,3 +53,37 @@ def check(paths: HostPaths, settings: FailoverSettings) -> tuple[bool, str]:
     except SupzError as exc:
         return False, str(exc)
     return True, "ok"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`supz-check [--root DIR]`: the same check as `supz failover check`, without the CLI's imports.
+
+    keepalived runs it every check_interval seconds, so its start-up cost is paid all day long.
+    """
+    import argparse
+    import sys
+
+    from supz.errors import ExitCode
+    from supz.failover.settings import load_failover_settings
+    from supz.paths import resolve_root
+
+    parser = argparse.ArgumentParser(prog="supz-check", description=main.__doc__)
+    parser.add_argument("--root", default=None, help="the host root (default $SUPZ_ROOT or /)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="say why")
+    args = parser.parse_args(argv)
+    paths = resolve_root(args.root)
+    try:
+        healthy, why = check(paths, load_failover_settings(paths.config_file))
+    except SupzError as exc:
+        healthy, why = False, str(exc)
+    if args.verbose or not healthy:
+        print(why, file=sys.stdout if healthy else sys.stderr)
+    return int(ExitCode.OK if healthy else ExitCode.ERROR)
+
+
+def _entry() -> None:  # pragma: no cover - the console script
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _entry()

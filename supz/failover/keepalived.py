@@ -46,6 +46,7 @@ def render_keepalived(paths: HostPaths, settings: FailoverSettings, host: str) -
         host=host,
         root=str(paths.root),
         supz=str(supz_executable()),
+        check=str(supz_executable().with_name("supz-check")),
         fifo=str(paths.notify_fifo),
     )
 
