@@ -32,6 +32,7 @@ from supz.registry import EntryState, Registry, Who
 from supz.role import HA_ROLE, read_role
 from supz.supervisord.engine import Operation, Outcome, ProcessTable, drive, wait_started, wait_stopped
 from supz.supervisord.faults import GENERIC, code_for
+from supz.supervisord.specs import SpecCache
 from supz.supervisord.tuning import Pacer, fast_spawn_enabled, install
 
 API_VERSION = "1"
@@ -72,6 +73,7 @@ class SupzNamespaceRPCInterface:
         self._stock = SupervisorNamespaceRPCInterface(supervisord)
         self._busy: set[str] = set()
         self.pacer = pacer
+        self._specs: SpecCache | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -89,10 +91,12 @@ class SupzNamespaceRPCInterface:
                 self._audit(Context({"command": "recover"}, self.config.host), change.op, "ok",
                             change.generation_before, change.generation_after)
         if not self.ha_allowed():
-            for name in self.registry.active_names():
-                if self.table.loaded(name):
-                    self.table.unload(name)
+            active = self.registry.active_names()
+            self.table.unload_all([n for n in active if self.table.loaded(n)])
             logger.info(f"supz: role is {read_role(self.paths)}: no HA application loaded")
+            # Parse ahead, so that becoming MASTER only spawns.
+            for problem in self.specs.warm((n, self.registry.entry_path(n, EntryState.ACTIVE)) for n in active):
+                logger.warn(f"supz: {problem}")
 
     def ha_allowed(self) -> bool:
         """May HA applications run here? Always on a standalone host; on a pair only as MASTER."""
@@ -144,11 +148,16 @@ class SupzNamespaceRPCInterface:
             yield time.time() + 0.05
         self._busy.update(names)
 
+    @property
+    def specs(self) -> SpecCache:
+        if self._specs is None:
+            options = self.supervisord.options
+            environment = getattr(getattr(options.configroot, "supervisord", None), "environment", None)
+            self._specs = SpecCache(options, environment)
+        return self._specs
+
     def _spec(self, name: str) -> ProgramSpec:
-        options = self.supervisord.options
-        path = self.registry.entry_path(name, EntryState.ACTIVE)
-        environment = getattr(getattr(options.configroot, "supervisord", None), "environment", None)
-        return read_program_file(path, name, options=options, environment=environment)
+        return self.specs.spec(name, self.registry.entry_path(name, EntryState.ACTIVE))
 
     def _stop_deadline(self, names: Iterable[str]) -> float:
         waits = [p.config.stopwaitsecs for n in names for p in self.table.processes(n)] or [0]
@@ -365,6 +374,7 @@ class SupzNamespaceRPCInterface:
             outcomes = {n: Outcome(n) for n in names}
             if not self.ha_allowed():
                 raise OperationFailed(f"this host is {read_role(self.paths)}: HA applications run only on the MASTER")
+            self.specs.forget(names)
             yield from self._load_and_start(names, outcomes, wait)
             self._audit(ctx, "activate", self._summary(outcomes), generation, generation)
             return self._results(outcomes, generation, generation)

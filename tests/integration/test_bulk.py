@@ -6,6 +6,7 @@ Correctness only (every program RUNNING or gone, none missing, none duplicated);
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +118,16 @@ def test_park_and_unpark_one_among_many(ha_host: SupzHost) -> None:
     assert result.returncode == 0 and f"{name}: unparked and started" in result.stdout
     back = _all_running(ha_host, NAMES)
     assert {k: v for k, v in back.items() if k != f"{name}:{name}"} == after
+
+
+def test_an_entry_changed_on_the_standby_runs_its_new_content(ha_host: SupzHost) -> None:
+    """The standby parsed its entries at start; an entry changed since is read again at activation."""
+    name = NAMES[3]
+    Registry(ha_host.paths, host=ha_host.root.name).write(
+        name, sleep_program(name).replace("/bin/sleep 100000", "/bin/sleep 200000"), who=current_who())
+    ha_host.supz("role", "set", "MASTER", check=True)
+    with ha_host.client() as client:
+        client.supz("activate", context("activate"))
+        pid = client.supervisor("getProcessInfo", name)["pid"]
+    _all_running(ha_host, NAMES)
+    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2] == [b"/bin/sleep", b"200000"]
