@@ -167,7 +167,7 @@ def _pair(fleet: Fleet, label: str, names: list[str]) -> tuple[BenchHost, BenchH
     ours.add_entries(names, STARTSECS)
     ours.start()
     _expect_empty(ours)
-    stock = fleet.stock_host(f"{label}-stock")
+    stock = fleet.stock_host(f"{label}-stock", len(names))
     stock.write_programs(names, stock.root / "store", STARTSECS)
     stock.start()
     return ours, stock

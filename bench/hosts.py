@@ -26,6 +26,7 @@ from supz.supervisord.client import SupervisorClient
 BIN = Path(sys.executable).parent
 STOCK_CONF = "supervisord.stock.conf"
 _SUPZ_SECTION = re.compile(r"^\[rpcinterface:supz\]\n(?:[^\[\n].*\n)*", re.MULTILINE)
+_MINFDS = re.compile(r"^minfds = \d+$", re.MULTILINE)
 
 
 class BenchError(Exception):
@@ -211,19 +212,23 @@ class Fleet:
         host.run("supz", "init", "--host", label, *init_args)
         return host
 
-    def stock_host(self, label: str) -> BenchHost:
+    def stock_host(self, label: str, programs: int) -> BenchHost:
         """A stock root: the same layout and supervisord settings, without the supz extension.
 
         Its `active/` folder plays the conf.d operators include today, `parked/` the folder they
-        move files out to.
+        move files out to. Its minfds is what `programs` need (5 fds each, plus room for clients,
+        rounded up to a power of two) and no more: supervisor's forked child closes every fd up
+        to minfds one Python call at a time, so a larger minfds would slow the stock side down.
         """
         host = BenchHost(self._new_root(label), "stock")
         self.hosts.append(host)
         host.run("supz", "init", "--host", label)
         text = host.paths.own_supervisord_conf.read_text(encoding="utf-8")
         stock = _SUPZ_SECTION.sub("", text)
-        if "rpcinterface:supz" in stock:
-            raise BenchError("could not drop the supz extension from the stock supervisord.conf")
+        minfds = 1 << (5 * programs + 1024 - 1).bit_length()
+        stock, found = _MINFDS.subn(f"minfds = {minfds}", stock)
+        if "rpcinterface:supz" in stock or found != 1:
+            raise BenchError("could not make a stock supervisord.conf from supz's")
         host.conf.write_text(stock, encoding="utf-8")
         return host
 
