@@ -31,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeat", type=int, default=3, help="runs of every case on each side")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the figures")
     parser.add_argument("--only", action="append", choices=SCENARIOS, help="run only these scenarios (repeatable)")
-    parser.add_argument("--no-results-md", action="store_true", help="do not rewrite bench/RESULTS.md")
+    parser.add_argument("--no-results-md", action="store_true",
+                        help="do not rewrite bench/RESULTS.md (never rewritten by an --only run)")
     return parser
 
 
@@ -93,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"programs": options.programs, "status_programs": options.status_programs,
                 "repeat": options.repeat, "startsecs": cases.STARTSECS}
     print(text_table(results, machine, options.repeat))
-    write_json(options.json, results, machine, settings, extra)
+    command = " ".join(["./bin/bench", *args])
+    write_json(options.json, results, machine, settings, {"command": command, **extra})
     _log(f"figures written to {options.json}")
-    if not options.no_results_md:
+    if not options.no_results_md and not options.only:
         when = _dt.datetime.now().strftime("%Y-%m-%d")
-        command = "./bin/bench " + " ".join(args) if args else "./bin/bench"
-        write_results_md(RESULTS_MD, markdown(results, machine, options.repeat, when, command.strip()))
+        write_results_md(RESULTS_MD, markdown(results, machine, options.repeat, when, command))
         _log(f"table written to {RESULTS_MD}")
     return 0
 

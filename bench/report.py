@@ -6,7 +6,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -117,8 +116,7 @@ def write_json(path: Path, results: Sequence[CaseResult], machine: Machine, sett
         "taken": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine.__dict__,
         "settings": settings,
-        "argv": sys.argv,
         "cases": [r.as_dict() for r in results],
         **extra,
     }
-    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(data, indent=1, default=repr) + "\n", encoding="utf-8")
