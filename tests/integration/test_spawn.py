@@ -29,7 +29,8 @@ def _probe_program(name: str) -> str:
 def _set_fast_spawn(host: SupzHost, value: str) -> None:
     config = host.paths.config_file
     text = config.read_text()
-    text = text.replace("[supervisord]\n", f"[supervisord]\nfast_spawn = {value}\n", 1)
+    assert "fast_spawn = yes\n" in text
+    text = text.replace("fast_spawn = yes\n", f"fast_spawn = {value}\n")
     config.write_text(text)
 
 
