@@ -146,15 +146,19 @@ def parse_program_text(
     )
 
 
+def read_program_text(path: Path) -> str:
+    """The text of a program file; unreadable or non-UTF-8 content is an InvalidProgramFile."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidProgramFile(f"{path}: not UTF-8 text", thing=str(path)) from exc
+    except OSError as exc:
+        raise InvalidProgramFile(f"{path}: cannot read: {exc.strerror}", thing=str(path)) from exc
+
+
 def read_program_file(path: Path, name: str | None = None, **kwargs: Any) -> ProgramSpec:
     """Read and validate a program file; `name` defaults to the file name without its suffix."""
     path = Path(path)
     if name is None:
         name = path.name[: -len(ENTRY_SUFFIX)] if path.name.endswith(ENTRY_SUFFIX) else path.stem
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidProgramFile(f"{path}: not UTF-8 text", thing=str(path)) from exc
-    except OSError as exc:
-        raise InvalidProgramFile(f"{path}: cannot read: {exc.strerror}", thing=str(path)) from exc
-    return parse_program_text(text, name, label=str(path), **kwargs)
+    return parse_program_text(read_program_text(path), name, label=str(path), **kwargs)

@@ -55,7 +55,7 @@ def adapt_supervisord_conf(
     start = sections["supervisord"][0]
     at = _find_option(lines, start, "minfds")
     if at is None:
-        lines.insert(start + 1, f"minfds = {minfds}  ; supz: 2000 programs need 3 pipes each")
+        lines.insert(start + 1, f"minfds = {minfds}  ; supz: each program holds 5 fds (3 pipes, 2 logs)")
         changes.append(f"set minfds = {minfds} in [supervisord]")
     else:
         match = OPTION.match(lines[at])

@@ -19,7 +19,9 @@ from supz.templating import render
 
 # AF_UNIX paths are limited to 108 bytes; keep a margin for supervisord's temp names.
 MAX_SOCKET_PATH = 100
-MINFDS = 8192
+# supervisord holds 5 fds per program (3 pipes, 2 log files) and raises its soft limit to exactly
+# minfds: 16384 leaves room for 3000 programs plus clients. (8192 ran out at ~1600 programs.)
+MINFDS = 16384
 MINPROCS = 4096
 
 

@@ -1,8 +1,13 @@
 """What the extension does to supervisord's process table: load, unload, start, stop, and wait.
 
 Runs inside supervisord's event loop. Waiting is cooperative: an operation is a generator
-that yields WAIT while processes change state, and `drive()` turns it into one of
-supervisor's deferred RPC callbacks, so one call can start or stop a thousand programs.
+that yields while processes change state, and `drive()` turns it into one of supervisor's
+deferred RPC callbacks, so one call can start or stop a thousand programs. An operation
+yields WAIT ("look again when the loop next turns") or a time.time() value ("make the loop
+turn by then"), which `drive()` hands to the `Pacer`.
+
+Waits only read process states: supervisord's own loop transitions and reaps every process
+on every turn, so doing it again here would double the work at a thousand programs.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import Any
 from supervisor.http import NOT_DONE_YET
 from supervisor.states import RUNNING_STATES, STOPPED_STATES, ProcessStates
 
+from supz.supervisord.tuning import Pacer
+
 WAIT = object()
 Operation = Generator[object, None, Any]
 
@@ -22,13 +29,30 @@ Operation = Generator[object, None, Any]
 START_FAILED = (ProcessStates.BACKOFF, ProcessStates.FATAL, ProcessStates.EXITED, ProcessStates.STOPPED)
 
 
-def drive(operation: Operation, on_error: Callable[[BaseException], BaseException], owner: Any) -> Any:
+# How often a stop wait looks again: from a quick first look, backing off while nothing changes.
+STOP_RECHECK = (0.02, 0.25)
+# supervisord calls a deferred callback again only when this much time has passed since the last
+# call; a wake-up requested sooner than that would turn the loop without calling it.
+CALLBACK_DELAY = 0.02
+
+
+def drive(
+    operation: Operation,
+    on_error: Callable[[BaseException], BaseException],
+    owner: Any,
+    pacer: Pacer | None = None,
+) -> Any:
     """Run `operation` now; if it must wait, return a deferred callback supervisord polls."""
 
     def step() -> Any:
         try:
             while True:
-                if next(operation) is WAIT:
+                wanted = next(operation)
+                if wanted is WAIT:
+                    return NOT_DONE_YET
+                if isinstance(wanted, float):
+                    if pacer is not None:
+                        pacer.wake_at(max(wanted, time.time() + CALLBACK_DELAY + 0.005))
                     return NOT_DONE_YET
         except StopIteration as stop:
             return stop.value
@@ -37,7 +61,7 @@ def drive(operation: Operation, on_error: Callable[[BaseException], BaseExceptio
 
     result = step()
     if result is NOT_DONE_YET:
-        step.delay = 0.02  # type: ignore[attr-defined]
+        step.delay = CALLBACK_DELAY  # type: ignore[attr-defined]
         step.rpcinterface = owner  # type: ignore[attr-defined]
         return step
     return result
@@ -72,21 +96,30 @@ class ProcessTable:
 
     def load(self, group_config: Any) -> bool:
         """Add a group (not started). Keeps supervisor's own config list in step for `avail`."""
+        return self.load_all([group_config]) == [group_config.name]
+
+    def load_all(self, group_configs: list[Any]) -> list[str]:
+        """Add groups (not started), updating supervisor's config list once for all of them."""
+        names = {c.name for c in group_configs}
         options = self.supervisord.options
-        configs = [c for c in options.process_group_configs if c.name != group_config.name]
-        configs.append(group_config)
-        options.process_group_configs = configs
-        return bool(self.supervisord.add_process_group(group_config))
+        options.process_group_configs = [c for c in options.process_group_configs if c.name not in names]
+        options.process_group_configs.extend(group_configs)
+        return [c.name for c in group_configs if self.supervisord.add_process_group(c)]
 
     def unload(self, name: str) -> bool:
         """Remove a stopped group; False when a process still runs."""
-        if name not in self.supervisord.process_groups:
-            return True
-        if not self.supervisord.remove_process_group(name):
-            return False
+        return self.unload_all([name]) == [name]
+
+    def unload_all(self, names: list[str]) -> list[str]:
+        """Remove stopped groups; return those removed (or not loaded): a running one stays."""
+        removed = []
+        for name in names:
+            if name not in self.supervisord.process_groups or self.supervisord.remove_process_group(name):
+                removed.append(name)
+        gone = set(removed)
         options = self.supervisord.options
-        options.process_group_configs = [c for c in options.process_group_configs if c.name != name]
-        return True
+        options.process_group_configs = [c for c in options.process_group_configs if c.name not in gone]
+        return removed
 
     def processes(self, name: str) -> list[Any]:
         group = self.supervisord.process_groups.get(name)
@@ -113,51 +146,54 @@ class ProcessTable:
                 asked.append(process)
         return asked
 
-    def reap(self) -> None:
-        self.supervisord.reap()
-
     def logger(self) -> Any:
         return self.supervisord.options.logger
 
 
-def wait_started(
-    table: ProcessTable, processes: Iterable[Any], deadline: float
-) -> Generator[object, None, dict[Any, str]]:
-    """Wait until each process is RUNNING; return {process: failure} for those that are not."""
+def wait_started(processes: Iterable[Any], deadline: float) -> Generator[object, None, list[tuple[Any, str]]]:
+    """Wait until each process is RUNNING; return (process, why) for each that is not.
+
+    (A list, not a dict: supervisor's processes compare by priority and are not hashable.)
+
+    supervisord makes a process RUNNING on the first turn of its loop after `startsecs`, so the
+    wait asks the loop to turn just after the earliest such moment among those still starting.
+    """
     pending = list(processes)
-    failures: dict[Any, str] = {}
+    failures: list[tuple[Any, str]] = []
     while pending:
-        table.reap()
-        for process in list(pending):
-            process.transition()
+        still = []
+        for process in pending:
             state = process.get_state()
             if state == ProcessStates.RUNNING:
-                pending.remove(process)
-            elif process.spawnerr or state in START_FAILED:
-                failures[process] = process.spawnerr or "abnormal termination"
-                pending.remove(process)
+                continue
+            if process.spawnerr or state in START_FAILED:
+                failures.append((process, process.spawnerr or "abnormal termination"))
+            else:
+                still.append(process)
+        pending = still
         if pending:
             if time.monotonic() >= deadline:
-                for process in pending:
-                    failures[process] = "still starting at the deadline"
+                failures += [(process, "still starting at the deadline") for process in pending]
                 break
-            yield WAIT
+            due = min((p.laststart + p.config.startsecs for p in pending if p.laststart), default=0.0)
+            yield due + 0.005
     return failures
 
 
-def wait_stopped(
-    table: ProcessTable, processes: Iterable[Any], deadline: float
-) -> Generator[object, None, list[Any]]:
-    """Wait until each process is stopped; return those still alive at the deadline."""
+def wait_stopped(processes: Iterable[Any], deadline: float) -> Generator[object, None, list[Any]]:
+    """Wait until each process is stopped; return those still alive at the deadline.
+
+    A program that exits closes its pipes, which wakes supervisord's loop; the wait looks again
+    soon after, backing off while nothing changes (a program taking its stopwaitsecs).
+    """
     pending = list(processes)
+    pause = STOP_RECHECK[0]
     while pending:
-        table.reap()
-        for process in list(pending):
-            process.transition()
-            if process.get_state() in STOPPED_STATES:
-                pending.remove(process)
+        still = [p for p in pending if p.get_state() not in STOPPED_STATES]
+        pause = STOP_RECHECK[0] if len(still) < len(pending) else min(pause * 2, STOP_RECHECK[1])
+        pending = still
         if pending:
             if time.monotonic() >= deadline:
                 return pending
-            yield WAIT
+            yield time.time() + pause
     return []

@@ -30,8 +30,10 @@ from supz.paths import HostPaths, resolve_root
 from supz.programfile import ProgramSpec, parse_program_text, read_program_file, sha256_text
 from supz.registry import EntryState, Registry, Who
 from supz.role import HA_ROLE, read_role
-from supz.supervisord.engine import WAIT, Operation, Outcome, ProcessTable, drive, wait_started, wait_stopped
+from supz.supervisord.engine import Operation, Outcome, ProcessTable, drive, wait_started, wait_stopped
 from supz.supervisord.faults import GENERIC, code_for
+from supz.supervisord.specs import SpecCache
+from supz.supervisord.tuning import Pacer, fast_spawn_enabled, install
 
 API_VERSION = "1"
 
@@ -61,7 +63,7 @@ class Context:
 
 
 class SupzNamespaceRPCInterface:
-    def __init__(self, supervisord: Any, paths: HostPaths, config: SupzConfig) -> None:
+    def __init__(self, supervisord: Any, paths: HostPaths, config: SupzConfig, pacer: Pacer | None = None) -> None:
         self.supervisord = supervisord
         self.paths = paths
         self.config = config
@@ -70,6 +72,8 @@ class SupzNamespaceRPCInterface:
         self.table = ProcessTable(supervisord)
         self._stock = SupervisorNamespaceRPCInterface(supervisord)
         self._busy: set[str] = set()
+        self.pacer = pacer
+        self._specs: SpecCache | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -87,10 +91,12 @@ class SupzNamespaceRPCInterface:
                 self._audit(Context({"command": "recover"}, self.config.host), change.op, "ok",
                             change.generation_before, change.generation_after)
         if not self.ha_allowed():
-            for name in self.registry.active_names():
-                if self.table.loaded(name):
-                    self.table.unload(name)
+            active = self.registry.active_names()
+            self.table.unload_all([n for n in active if self.table.loaded(n)])
             logger.info(f"supz: role is {read_role(self.paths)}: no HA application loaded")
+            # Parse ahead, so that becoming MASTER only spawns.
+            for problem in self.specs.warm((n, self.registry.entry_path(n, EntryState.ACTIVE)) for n in active):
+                logger.warn(f"supz: {problem}")
 
     def ha_allowed(self) -> bool:
         """May HA applications run here? Always on a standalone host; on a pair only as MASTER."""
@@ -120,7 +126,7 @@ class SupzNamespaceRPCInterface:
             self.table.logger().error(f"supz: {exc}")
 
     def _drive(self, operation: Operation) -> Any:
-        return drive(operation, _fault, self)
+        return drive(operation, _fault, self, self.pacer)
 
     def _names(self, names: Iterable[str]) -> list[str]:
         if isinstance(names, str):
@@ -139,14 +145,19 @@ class SupzNamespaceRPCInterface:
         while any(n in self._busy for n in names):
             if time.monotonic() >= deadline:
                 raise OperationFailed(f"{', '.join(names)}: another operation on it did not finish in time")
-            yield WAIT
+            yield time.time() + 0.05
         self._busy.update(names)
 
+    @property
+    def specs(self) -> SpecCache:
+        if self._specs is None:
+            options = self.supervisord.options
+            environment = getattr(getattr(options.configroot, "supervisord", None), "environment", None)
+            self._specs = SpecCache(options, environment)
+        return self._specs
+
     def _spec(self, name: str) -> ProgramSpec:
-        options = self.supervisord.options
-        path = self.registry.entry_path(name, EntryState.ACTIVE)
-        environment = getattr(getattr(options.configroot, "supervisord", None), "environment", None)
-        return read_program_file(path, name, options=options, environment=environment)
+        return self.specs.spec(name, self.registry.entry_path(name, EntryState.ACTIVE))
 
     def _stop_deadline(self, names: Iterable[str]) -> float:
         waits = [p.config.stopwaitsecs for n in names for p in self.table.processes(n)] or [0]
@@ -158,16 +169,19 @@ class SupzNamespaceRPCInterface:
 
     def _load_and_start(self, names: list[str], outcomes: dict[str, Outcome], wait: bool) -> Operation:
         """Load each active entry not loaded yet, start every process not running, wait for RUNNING."""
+        fresh = []
+        for name in names:
+            if not self.table.loaded(name):
+                try:
+                    fresh.append(self._spec(name).group_config)
+                except InvalidProgramFile as exc:
+                    outcomes[name].ok, outcomes[name].status, outcomes[name].message = False, "invalid", exc.message
+        self.table.load_all(fresh)
         spawned = []
         for name in names:
             outcome = outcomes[name]
-            if not self.table.loaded(name):
-                try:
-                    spec = self._spec(name)
-                except InvalidProgramFile as exc:
-                    outcome.ok, outcome.status, outcome.message = False, "invalid", exc.message
-                    continue
-                self.table.load(spec.group_config)
+            if not outcome.ok:
+                continue
             started = self.table.start(name)
             if started:
                 outcome.status = outcome.status or "started"
@@ -176,8 +190,8 @@ class SupzNamespaceRPCInterface:
             spawned.extend(started)
         if not wait or not spawned:
             return outcomes
-        failures = yield from wait_started(self.table, spawned, self._start_deadline(names))
-        for process, why in failures.items():
+        failures = yield from wait_started(spawned, self._start_deadline(names))
+        for process, why in failures:
             outcome = outcomes[process.group.config.name]
             outcome.ok = False
             outcome.status = "failed"
@@ -189,14 +203,15 @@ class SupzNamespaceRPCInterface:
         asked = []
         for name in names:
             asked.extend(self.table.stop(name))
-        still = yield from wait_stopped(self.table, asked, self._stop_deadline(names))
+        still = yield from wait_stopped(asked, self._stop_deadline(names))
         stuck = {p.group.config.name for p in still}
+        unloaded = set(self.table.unload_all([n for n in names if n not in stuck]))
         for name in names:
             if name in stuck:
                 outcomes[name].ok = False
                 outcomes[name].status = "failed"
                 outcomes[name].message = "did not stop by the deadline (stopwaitsecs plus margin)"
-            elif not self.table.unload(name):
+            elif name not in unloaded:
                 outcomes[name].ok = False
                 outcomes[name].status = "failed"
                 outcomes[name].message = "a process is still running"
@@ -397,6 +412,7 @@ class SupzNamespaceRPCInterface:
             outcomes = {n: Outcome(n) for n in names}
             if not self.ha_allowed():
                 raise OperationFailed(f"this host is {read_role(self.paths)}: HA applications run only on the MASTER")
+            self.specs.forget(names)
             yield from self._load_and_start(names, outcomes, wait)
             self._audit(ctx, "activate", self._summary(outcomes), generation, generation)
             return self._results(outcomes, generation, generation)
@@ -474,10 +490,8 @@ class SupzNamespaceRPCInterface:
                 else:
                     outcome.status = "unchanged"
             yield from self._stop_and_unload(to_stop, outcomes)
-            for name in to_start:
-                if outcomes[name].ok:
-                    self.table.load(fresh[name].group_config)
             startable = [n for n in to_start if outcomes[n].ok]
+            self.table.load_all([fresh[n].group_config for n in startable])
             yield from self._load_and_start(startable, outcomes, wait=True)
             for name in startable:
                 if outcomes[name].status == "started":
@@ -566,7 +580,8 @@ def make_rpcinterface(supervisord: Any, **config: str) -> SupzNamespaceRPCInterf
     except SupzError as exc:
         supervisord.options.logger.critical(f"supz: {exc}; using defaults")
         supz_config = SupzConfig()
-    interface = SupzNamespaceRPCInterface(supervisord, paths, supz_config)
+    pacer = install(supervisord, fast_spawn=fast_spawn_enabled(paths.config_file))
+    interface = SupzNamespaceRPCInterface(supervisord, paths, supz_config, pacer)
     interface.on_start()
     return interface
 

@@ -1,0 +1,271 @@
+"""The benchmark cases: each supz path timed against the stock supervisor path it replaces.
+
+A case runs both sides `repeat` times, interleaved, on two roots that exist side by side: a supz
+root (supervisord with the extension) and a stock root (plain supervisord, same settings). Every
+run is checked after its clock stops: all programs RUNNING (or all gone), none missing, none extra.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bench.hosts import BenchError, BenchHost, Fleet, move_all, program_names
+from bench.timing import LogWatch, Summary
+from supz.registry import EntryState
+from supz.role import write_role
+from supz.supervisord.client import context
+
+STARTSECS = 1
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One row of the table: both sides' timings, the target ratio (stock / supz) and how each side ran."""
+
+    key: str
+    title: str
+    supz: Summary
+    stock: Summary
+    target: float | None  # None: shown for information, no target
+    supz_how: str
+    stock_how: str
+    floor: float = 0.0  # seconds both sides must spend whatever the tool (a program's startsecs)
+
+    @property
+    def ratio(self) -> float:
+        return self.stock.median / self.supz.median
+
+    @property
+    def ratio_over_floor(self) -> float:
+        """The ratio of what the tools themselves cost, once the shared floor is taken out."""
+        return (self.stock.median - self.floor) / max(self.supz.median - self.floor, 1e-3)
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.target is None else self.ratio >= self.target
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "case": self.key,
+            "title": self.title,
+            "supz": self.supz.as_dict(),
+            "stock": self.stock.as_dict(),
+            "ratio": self.ratio,
+            "target": self.target,
+            "met": self.met,
+            "floor": self.floor,
+            "ratio_over_floor": self.ratio_over_floor if self.floor else None,
+            "supz_how": self.supz_how,
+            "stock_how": self.stock_how,
+        }
+
+
+def _timed(action: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def _processes(host: BenchHost) -> dict[str, str]:
+    with host.client() as client:
+        return {i["group"]: i["statename"] for i in client.supervisor("getAllProcessInfo")}
+
+
+def _expect_running(host: BenchHost, names: list[str]) -> None:
+    """Every program of `names` RUNNING, once (one process per program), and nothing else loaded."""
+    states = _processes(host)
+    if set(states) != set(names) or any(s != "RUNNING" for s in states.values()):
+        missing = sorted(set(names) - set(states))
+        extra = sorted(set(states) - set(names))
+        bad = sorted(n for n, s in states.items() if s != "RUNNING")
+        raise BenchError(f"{host.root}: missing {missing[:3]}, extra {extra[:3]}, not RUNNING {bad[:3]}")
+
+
+def _expect_empty(host: BenchHost) -> None:
+    states = _processes(host)
+    if states:
+        raise BenchError(f"{host.root}: {len(states)} program(s) still loaded, e.g. {sorted(states)[0]}")
+
+
+def _check(result: Any) -> Any:
+    failed = [r for r in result["results"] if not r["ok"]]
+    if failed:
+        raise BenchError(f"{len(failed)} failed, e.g. {failed[0]}")
+    return result
+
+
+# ---- the two sides of activation and deactivation ---------------------------------------------
+
+
+def supz_activate(host: BenchHost) -> None:
+    """The MASTER transition: one `supz.activate` call, which returns once all are RUNNING."""
+    write_role(host.paths, "MASTER")
+    with host.client() as client:
+        _check(client.supz("activate", context("activate", ["bench"])))
+
+
+def supz_deactivate(host: BenchHost) -> None:
+    """The BACKUP transition: one `supz.deactivate` call, which returns once all are unloaded."""
+    write_role(host.paths, "BACKUP")
+    with host.client() as client:
+        _check(client.supz("deactivate", context("deactivate", ["bench"])))
+
+
+def stock_activate(host: BenchHost, names: list[str]) -> float:
+    """Copy the files in, `reread`, `update`; the clock stops when the log shows the last RUNNING."""
+    watch = LogWatch(host.paths.supervisord_log)
+    start = time.time()
+    store = host.root / "store"
+    for name in names:
+        shutil.copyfile(store / f"{name}.conf", host.paths.active / f"{name}.conf")
+    host.run("supervisorctl", "reread")
+    host.run("supervisorctl", "update")
+    return watch.wait_running(names, timeout=900) - start
+
+
+def stock_deactivate(host: BenchHost, names: list[str]) -> None:
+    """`stop all`, move the files out, `reread`, `update`."""
+    host.run("supervisorctl", "stop", "all")
+    move_all(names, host.paths.active, host.paths.parked)
+    host.run("supervisorctl", "reread")
+    host.run("supervisorctl", "update")
+
+
+def stock_park(host: BenchHost, name: str) -> None:
+    host.run("supervisorctl", "stop", name)
+    move_all([name], host.paths.active, host.paths.parked)
+    host.run("supervisorctl", "reread")
+    host.run("supervisorctl", "update")
+
+
+def stock_unpark(host: BenchHost, name: str) -> float:
+    watch = LogWatch(host.paths.supervisord_log)
+    start = time.time()
+    move_all([name], host.paths.parked, host.paths.active)
+    host.run("supervisorctl", "reread")
+    host.run("supervisorctl", "update")
+    return watch.wait_running([name], timeout=120) - start
+
+
+def _clear_parked(host: BenchHost) -> None:
+    for path in host.paths.parked.glob("*.conf"):
+        path.unlink()
+
+
+# ---- the scenarios ------------------------------------------------------------------------------
+
+
+def _pair(fleet: Fleet, label: str, names: list[str]) -> tuple[BenchHost, BenchHost]:
+    """A supz HA root (BACKUP: the entries admitted, nothing loaded) and a stock root (files in
+    its store, none included), both with supervisord up."""
+    ours = fleet.supz_host(label, "--ha")
+    write_role(ours.paths, "BACKUP")
+    ours.add_entries(names, STARTSECS)
+    ours.start()
+    _expect_empty(ours)
+    stock = fleet.stock_host(f"{label}-stock", len(names))
+    stock.write_programs(names, stock.root / "store", STARTSECS)
+    stock.start()
+    return ours, stock
+
+
+def lifecycle(fleet: Fleet, count: int, repeat: int, log: Callable[[str], None]) -> list[CaseResult]:
+    """Activation, deactivation, park and unpark at `count` programs."""
+    names = program_names(count)
+    log(f"setting up a supz HA root and a stock root with {count} programs each")
+    ours, stock = _pair(fleet, "life", names)
+
+    runs: dict[str, list[float]] = {k: [] for k in ("act", "deact", "stock_act", "stock_deact")}
+    for attempt in range(1, repeat + 1):
+        runs["act"].append(_timed(lambda: supz_activate(ours)))
+        _expect_running(ours, names)
+        runs["deact"].append(_timed(lambda: supz_deactivate(ours)))
+        _expect_empty(ours)
+        runs["stock_act"].append(stock_activate(stock, names))
+        _expect_running(stock, names)
+        runs["stock_deact"].append(_timed(lambda: stock_deactivate(stock, names)))
+        _expect_empty(stock)
+        _clear_parked(stock)
+        log(f"  run {attempt}/{repeat}: activate {runs['act'][-1]:.2f}s vs {runs['stock_act'][-1]:.2f}s, "
+            f"deactivate {runs['deact'][-1]:.2f}s vs {runs['stock_deact'][-1]:.2f}s")
+
+    results = [
+        CaseResult("activate", f"activation: {count} programs loaded and RUNNING", Summary.of(runs["act"]),
+                   Summary.of(runs["stock_act"]), 5.0, "supz.activate (one call, returns when all RUNNING)",
+                   "cp files in; supervisorctl reread; supervisorctl update; until all RUNNING", STARTSECS),
+        CaseResult("deactivate", f"deactivation: {count} running programs stopped and unloaded",
+                   Summary.of(runs["deact"]), Summary.of(runs["stock_deact"]), 5.0,
+                   "supz.deactivate (one call)", "supervisorctl stop all; mv files out; reread; update"),
+    ]
+
+    log(f"starting all {count} programs on both roots for park/unpark")
+    supz_activate(ours)
+    stock_activate(stock, names)
+    _expect_running(ours, names)
+    _expect_running(stock, names)
+    runs = {k: [] for k in ("park", "unpark", "stock_park", "stock_unpark")}
+    for attempt in range(1, repeat + 1):
+        name = names[(attempt * 7919) % count]
+        runs["park"].append(_timed(lambda: ours.run("supzcli", "stop", name)))
+        if ours.registry().get(name).state is not EntryState.PARKED or name in _processes(ours):
+            raise BenchError(f"supzcli stop {name} did not park and unload it")
+        runs["unpark"].append(_timed(lambda: ours.run("supzcli", "start", name)))
+        _expect_running(ours, names)
+        runs["stock_park"].append(_timed(lambda: stock_park(stock, name)))
+        if name in _processes(stock):
+            raise BenchError(f"stock park of {name} left it loaded")
+        runs["stock_unpark"].append(stock_unpark(stock, name))
+        _expect_running(stock, names)
+        log(f"  run {attempt}/{repeat}: park {runs['park'][-1]:.3f}s vs {runs['stock_park'][-1]:.2f}s, "
+            f"unpark {runs['unpark'][-1]:.3f}s vs {runs['stock_unpark'][-1]:.2f}s")
+    results += [
+        CaseResult("park", f"park 1 of {count} (stop, keep stopped)", Summary.of(runs["park"]),
+                   Summary.of(runs["stock_park"]), 10.0, "supzcli stop NAME",
+                   "supervisorctl stop NAME; mv file out; reread; update"),
+        CaseResult("unpark", f"unpark 1 of {count} (until RUNNING)", Summary.of(runs["unpark"]),
+                   Summary.of(runs["stock_unpark"]), 10.0, "supzcli start NAME",
+                   "mv file back; supervisorctl reread; update; until RUNNING", STARTSECS),
+    ]
+    for host in (ours, stock):
+        host.kill()
+    return results
+
+
+def status(fleet: Fleet, count: int, repeat: int, log: Callable[[str], None]) -> list[CaseResult]:
+    """`supzcli status` on a supz root against `supervisorctl status` on a stock root, `count` programs each."""
+    names = program_names(count)
+    log(f"setting up a supz root and a stock root with {count} running programs each")
+    ours, stock = _pair(fleet, "status", names)
+    took = _timed(lambda: supz_activate(ours))
+    log(f"  supz: {count} programs RUNNING {took:.1f}s after supz.activate")
+    took = stock_activate(stock, names)
+    log(f"  stock: {count} programs RUNNING {took:.1f}s after reread + update")
+    _expect_running(ours, names)
+    _expect_running(stock, names)
+    runs: dict[str, list[float]] = {"supz": [], "stock": [], "same": []}
+    for attempt in range(1, repeat + 1):
+        runs["supz"].append(_timed(lambda: _status_lines(ours, "supzcli", count)))
+        runs["stock"].append(_timed(lambda: _status_lines(stock, "supervisorctl", count)))
+        runs["same"].append(_timed(lambda: _status_lines(ours, "supervisorctl", count)))
+        log(f"  run {attempt}/{repeat}: supzcli status {runs['supz'][-1]:.3f}s, supervisorctl status "
+            f"{runs['stock'][-1]:.3f}s (stock root), {runs['same'][-1]:.3f}s (supz root)")
+    for host in (ours, stock):
+        host.kill()
+    return [
+        CaseResult("status", f"status of {count} programs", Summary.of(runs["supz"]), Summary.of(runs["stock"]),
+                   4.0, "supzcli status", "supervisorctl status"),
+        CaseResult("status-same-root", f"status of {count} programs, both clients on the supz root",
+                   Summary.of(runs["supz"]), Summary.of(runs["same"]), None, "supzcli status",
+                   "supervisorctl status against the supz root's supervisord (tuned by the extension)"),
+    ]
+
+
+def _status_lines(host: BenchHost, program: str, count: int) -> None:
+    output = host.run(program, "status").stdout
+    running = sum(1 for line in output.splitlines() if " RUNNING " in line)
+    if running != count:
+        raise BenchError(f"{program} status showed {running} RUNNING lines, expected {count}")

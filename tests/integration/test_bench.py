@@ -1,0 +1,46 @@
+"""The benchmark harness runs end to end at a tiny scale and leaves nothing behind (no timings checked)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def _bench_roots() -> set[str]:
+    return {p.name for p in Path("/tmp").glob("supzb-*")}
+
+
+def test_bench_runs_every_case_and_cleans_up(tmp_path: Path) -> None:
+    before = _bench_roots()
+    out = tmp_path / "figures.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--programs", "3", "--status-programs", "3", "--repeat", "1",
+         "--json", str(out), "--no-results-md", "--only", "lifecycle", "--only", "status"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert [c["case"] for c in figures["cases"]] == [
+        "activate", "deactivate", "park", "unpark", "status", "status-same-root"]
+    assert figures["machine"]["cores"] >= 1 and figures["settings"]["programs"] == 3
+    for case in figures["cases"]:
+        assert case["supz"]["median"] > 0 and case["stock"]["median"] > 0
+    table = result.stdout
+    assert "activation: 3 programs loaded and RUNNING" in table and "ratio = stock / supz" in table
+    assert _bench_roots() == before, "every benchmark root is removed"
+    assert "supzb-" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+
+
+def test_bench_without_the_sync_module_says_so() -> None:
+    if (REPO / "bench" / "sync_bench.py").exists():
+        pytest.skip("bench/sync_bench.py is here: --only sync would run the whole sync benchmark")
+    result = subprocess.run([sys.executable, "-m", "bench", "--only", "sync", "--no-results-md"],
+                            cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0
+    assert "sync cases skipped" in result.stderr
