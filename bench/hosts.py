@@ -194,6 +194,12 @@ class BenchHost:
                 time.sleep(0.5)
 
 
+def _without_syncer(host: BenchHost) -> None:
+    """No registry syncer on benchmark roots: it would be one more program on one side only
+    (sync has its own cases in bench/sync_bench.py)."""
+    (host.paths.host_programs / "supz-sync.conf").unlink(missing_ok=True)
+
+
 class Fleet:
     """Every host the benchmark made; `destroy_all` leaves no supervisord, program or root behind."""
 
@@ -210,6 +216,7 @@ class Fleet:
         host = BenchHost(self._new_root(label), "supz")
         self.hosts.append(host)
         host.run("supz", "init", "--host", label, *init_args)
+        _without_syncer(host)
         return host
 
     def stock_host(self, label: str, programs: int) -> BenchHost:
@@ -223,6 +230,7 @@ class Fleet:
         host = BenchHost(self._new_root(label), "stock")
         self.hosts.append(host)
         host.run("supz", "init", "--host", label)
+        _without_syncer(host)
         text = host.paths.own_supervisord_conf.read_text(encoding="utf-8")
         stock = _SUPZ_SECTION.sub("", text)
         minfds = 1 << (5 * programs + 1024 - 1).bit_length()
