@@ -84,11 +84,6 @@ class HostPaths:
         return self.lib / "removed"
 
     @property
-    def set_aside(self) -> Path:
-        """Copies a reconciliation or a newer peer displaced, kept for an operator to look at."""
-        return self.lib / "set-aside"
-
-    @property
     def state(self) -> Path:
         return self.lib / "state"
 

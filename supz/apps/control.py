@@ -195,7 +195,7 @@ def stop(env: AppEnv, layout: AppLayout, *, yes: bool = False) -> ActionReport:
     check_policy(env.config, "stop", name, yes)
     report = ActionReport()
     with env.client() as client:
-        info = registered_entry(client, layout)
+        registered_entry(client, layout)  # refuses an entry of the same name from another directory
         _results(report, client.supz("park", [name], app_context("stop", layout)), {"parked": "stopped and parked"})
     return report
 

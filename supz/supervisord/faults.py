@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from supervisor.xmlrpc import RPCError
+
 from supz import errors
 
 # supervisor's own faults stop at 100; supz's start at 1000.
@@ -33,3 +35,12 @@ def error_for(code: int, message: str) -> errors.SupzError:
     if message.startswith("UNKNOWN: "):
         message = message[len("UNKNOWN: "):]
     return FAULTS.get(code, errors.SupzError)(message)
+
+
+def as_rpc_error(exc: BaseException) -> RPCError:
+    """Any failure inside the extension as the XML-RPC fault its client maps back to a SupzError."""
+    if isinstance(exc, RPCError):
+        return exc
+    if isinstance(exc, errors.SupzError):
+        return RPCError(code_for(exc), exc.message)
+    return RPCError(GENERIC, f"internal error: {type(exc).__name__}: {exc}")

@@ -18,32 +18,22 @@ from typing import Any
 
 from supervisor.options import make_namespec
 from supervisor.rpcinterface import SupervisorNamespaceRPCInterface
-from supervisor.states import RUNNING_STATES
-from supervisor.xmlrpc import Faults, RPCError
+from supervisor.xmlrpc import Faults
 
-from supz import __version__
 from supz.audit import AuditLog, AuditRecord
 from supz.config import SupzConfig, load_config
 from supz.errors import InvalidProgramFile, OperationFailed, SupzError, UnknownEntry
 from supz.names import validate_name
 from supz.paths import HostPaths, resolve_root
-from supz.programfile import ProgramSpec, parse_program_text, read_program_file, sha256_text
+from supz.programfile import ProgramSpec, read_program_file
 from supz.registry import EntryState, Registry, Who
 from supz.role import HA_ROLE, read_role
 from supz.supervisord.engine import Operation, Outcome, ProcessTable, drive, wait_started, wait_stopped
-from supz.supervisord.faults import GENERIC, code_for
+from supz.supervisord.faults import as_rpc_error as _fault
+from supz.supervisord.queries import QueryMethods
 from supz.supervisord.specs import SpecCache
 from supz.supervisord.tuning import Pacer, fast_spawn_enabled, install
 
-API_VERSION = "1"
-
-
-def _fault(exc: BaseException) -> RPCError:
-    if isinstance(exc, RPCError):
-        return exc
-    if isinstance(exc, SupzError):
-        return RPCError(code_for(exc), exc.message)
-    return RPCError(GENERIC, f"internal error: {type(exc).__name__}: {exc}")
 
 
 class Context:
@@ -62,7 +52,7 @@ class Context:
         self.audit = bool(data.get("audit", True))
 
 
-class SupzNamespaceRPCInterface:
+class SupzNamespaceRPCInterface(QueryMethods):
     def __init__(self, supervisord: Any, paths: HostPaths, config: SupzConfig, pacer: Pacer | None = None) -> None:
         self.supervisord = supervisord
         self.paths = paths
@@ -233,86 +223,6 @@ class SupzNamespaceRPCInterface:
         return "failed: " + "; ".join(f"{o.name}: {o.message or o.status}" for o in bad[:10])
 
     # ---- RPC API -------------------------------------------------------------------------
-
-    def getAPIVersion(self) -> str:
-        """The supz extension's API version."""
-        return API_VERSION
-
-    def getVersion(self) -> str:
-        """The supz package version running inside supervisord."""
-        return __version__
-
-    def getRegistry(self) -> dict[str, Any]:
-        """Active and parked entries, the generation and the role, in one call."""
-        self._update("supz.getRegistry")
-        try:
-            manifest = self.registry.manifest()
-            return {
-                "active": self.registry.active_names(),
-                "parked": self.registry.parked_names(),
-                "generation": manifest.generation,
-                "changed_by": manifest.user,
-                "changed_at": manifest.time,
-                "changed_on": manifest.host,
-                "role": read_role(self.paths),
-                "ha_allowed": self.ha_allowed(),
-                "host": self.config.host,
-            }
-        except SupzError as exc:
-            raise _fault(exc) from exc
-
-    def getEntries(self, names: list[str]) -> dict[str, Any]:
-        """State ('' when unknown), sha256 and working directory of each named entry.
-
-        Lets a socket user (sup_run.sh) tell whether its program file is the registered one
-        without reading the registry, whose files may carry secrets in their environment.
-        """
-        self._update("supz.getEntries")
-        answer: dict[str, Any] = {}
-        try:
-            for name in self._names(names):
-                try:
-                    entry = self.registry.get(name)
-                except UnknownEntry:
-                    answer[name] = {"state": "", "sha256": "", "directory": ""}
-                    continue
-                text = self.registry.read_text(name)
-                try:
-                    configs = parse_program_text(text, name).group_config.process_configs
-                    directory = (configs[0].directory if configs else None) or ""
-                except InvalidProgramFile:
-                    directory = ""
-                answer[name] = {"state": entry.state.value, "sha256": sha256_text(text), "directory": directory}
-        except SupzError as exc:
-            raise _fault(exc) from exc
-        return answer
-
-    def status(self) -> str:
-        """Every process and parked entry, one tab-separated line each: name, state, description.
-
-        One string instead of a struct per process: at 2000 programs the marshalling of
-        getAllProcessInfo is what makes `supervisorctl status` slow.
-        """
-        self._update("supz.status")
-        lines = []
-        for _group, process in self._stock._getAllProcesses(lexical=True):
-            info = self._stock.getProcessInfo(make_namespec(process.group.config.name, process.config.name))
-            namespec = make_namespec(info["group"], info["name"])
-            lines.append(f"{namespec}\t{info['statename']}\t{info['description']}")
-        try:
-            parked = self.registry.parked_names()
-            active = self.registry.active_names()
-        except SupzError as exc:
-            raise _fault(exc) from exc
-        for name in parked:
-            if not self.table.loaded(name):
-                lines.append(f"{name}\tPARKED\tstopped on purpose: 'start {name}' brings it back")
-        for name in active:
-            if not self.table.loaded(name):
-                why = "not loaded: this host is not MASTER" if not self.ha_allowed() else "not loaded: run 'update'"
-                lines.append(f"{name}\tINACTIVE\t{why}")
-        lines.sort(key=lambda line: line.split("\t", 1)[0])
-        return "\n".join(lines)
 
     def park(self, names: list[str], context: dict[str, Any] | None = None) -> Any:
         """Stop programs and park their entries (one generation step for all); remove their groups."""
@@ -523,54 +433,6 @@ class SupzNamespaceRPCInterface:
         generation = self.registry.generation
         self._audit(ctx, None, str(result), generation, generation)
         return True
-
-    def resolve(self, names: list[str]) -> dict[str, Any]:
-        """Classify names in one call: a registry entry (active/parked), a process of one,
-        a host-local group or process, or unknown. Lets the shell route a command without
-        fetching every process's info."""
-        self._update("supz.resolve")
-        answer: dict[str, Any] = {}
-        try:
-            for spec in names:
-                group, _, process = spec.partition(":")
-                validate_name(group)
-                if process and process != "*":
-                    validate_name(process)
-                loaded = self.table.groups.get(group)
-                try:
-                    state = self.registry.get(group).state.value
-                except UnknownEntry:
-                    state = ""
-                kind = state or ("local" if loaded is not None else "unknown")
-                processes = sorted(loaded.processes) if loaded is not None else []
-                if process and process != "*" and process not in processes:
-                    kind = "unknown"
-                answer[spec] = {"kind": kind, "group": group, "process": process if process != "*" else "",
-                                "processes": processes, "loaded": loaded is not None}
-        except SupzError as exc:
-            raise _fault(exc) from exc
-        return answer
-
-    def isHA(self, name: str) -> bool:
-        """Is `name` a registry application (as opposed to a host-local program)?"""
-        self._update("supz.isHA")
-        try:
-            self.registry.get(name)
-        except UnknownEntry:
-            return False
-        except SupzError as exc:
-            raise _fault(exc) from exc
-        return True
-
-    def running(self) -> list[str]:
-        """Namespecs of every process in a running state: a cheap check for the failover hooks."""
-        self._update("supz.running")
-        return [
-            make_namespec(g.config.name, p.config.name)
-            for g, p in self._stock._getAllProcesses(lexical=True)
-            if p.get_state() in RUNNING_STATES
-        ]
-
 
 def make_rpcinterface(supervisord: Any, **config: str) -> SupzNamespaceRPCInterface:
     """supervisord's factory hook: `root` names the host root (default $SUPZ_ROOT or /)."""

@@ -106,17 +106,26 @@ class FakeSupervisord:
     def reap(self) -> None:
         pass
 
+    def tick(self) -> None:
+        """One turn of supervisord's main loop: every process transitions."""
+        for group in list(self.process_groups.values()):
+            for process in group.processes.values():
+                process.transition()
+
     def process(self, namespec: str) -> FakeProcess:
         group, _, name = namespec.partition(":")
         return self.process_groups[group].processes[name or group]
 
 
-def settle(result: Any, limit: int = 10_000) -> Any:
-    """Poll a deferred RPC result to its end, as supervisord's loop would."""
+def settle(result: Any, supervisord: FakeSupervisord | None = None, limit: int = 10_000) -> Any:
+    """Poll a deferred RPC result to its end, as supervisord's loop would: each turn of the loop
+    transitions every process, then polls the deferred callback."""
     for _ in range(limit):
         if not callable(result):
             return result
         value = result()
         if value is not NOT_DONE_YET:
             return value
+        if supervisord is not None:
+            supervisord.tick()
     raise AssertionError("deferred call never finished")

@@ -37,24 +37,24 @@ def make(paths: HostPaths, names: list[str], ha: bool = False) -> tuple[SupzName
 
 def test_activate_loads_and_starts_every_active_entry_once(paths: HostPaths) -> None:
     iface, supervisord = make(paths, [f"app{i}" for i in range(30)])
-    answer = settle(iface.activate(CTX))
+    answer = settle(iface.activate(CTX), supervisord)
     assert [r["status"] for r in answer["results"]] == ["started"] * 30
     assert sorted(supervisord.process_groups) == sorted(f"app{i}" for i in range(30))
     assert all(p.spawns == 1 for g in supervisord.process_groups.values() for p in g.processes.values())
-    again = settle(iface.activate(CTX))
+    again = settle(iface.activate(CTX), supervisord)
     assert {r["status"] for r in again["results"]} == {"already running"}
     assert all(p.spawns == 1 for g in supervisord.process_groups.values() for p in g.processes.values())
 
 
 def test_deactivate_unloads_registry_groups_only(paths: HostPaths) -> None:
     iface, supervisord = make(paths, ["a", "b"])
-    settle(iface.activate(CTX))
+    settle(iface.activate(CTX), supervisord)
     local = Registry(paths, host="h")  # a host-local program is loaded but not in the registry
     spec_text = program("agent")
     from supz.programfile import parse_program_text
 
     supervisord.add_process_group(parse_program_text(spec_text, "agent", options=supervisord.options).group_config)
-    answer = settle(iface.deactivate(CTX))
+    answer = settle(iface.deactivate(CTX), supervisord)
     assert {r["name"] for r in answer["results"]} == {"a", "b"}
     assert list(supervisord.process_groups) == ["agent"]
     assert local.active_names() == ["a", "b"]  # the registry is unchanged
@@ -62,8 +62,8 @@ def test_deactivate_unloads_registry_groups_only(paths: HostPaths) -> None:
 
 def test_park_stops_first_and_parks_after(paths: HostPaths) -> None:
     iface, supervisord = make(paths, ["a"])
-    settle(iface.activate(CTX))
-    answer = settle(iface.park(["a"], CTX))
+    settle(iface.activate(CTX), supervisord)
+    answer = settle(iface.park(["a"], CTX), supervisord)
     assert answer["results"] == [{"name": "a", "ok": True, "status": "parked", "message": ""}]
     assert "a" not in supervisord.process_groups
     assert Registry(paths, host="h").parked_names() == ["a"]
@@ -72,9 +72,9 @@ def test_park_stops_first_and_parks_after(paths: HostPaths) -> None:
 
 def test_a_process_that_will_not_stop_fails_at_the_deadline_and_stays_active(paths: HostPaths) -> None:
     iface, supervisord = make(paths, ["a"])
-    settle(iface.activate(CTX))
+    settle(iface.activate(CTX), supervisord)
     supervisord.process("a").stubborn = True
-    answer = settle(iface.park(["a"], CTX), limit=10_000_000)
+    answer = settle(iface.park(["a"], CTX), supervisord, limit=10_000_000)
     assert answer["results"][0]["ok"] is False
     assert "deadline" in answer["results"][0]["message"]
     assert Registry(paths, host="h").active_names() == ["a"]
@@ -83,14 +83,14 @@ def test_a_process_that_will_not_stop_fails_at_the_deadline_and_stays_active(pat
 
 def test_a_second_operation_on_the_same_name_waits_its_turn(paths: HostPaths) -> None:
     iface, supervisord = make(paths, ["a"])
-    settle(iface.activate(CTX))
+    settle(iface.activate(CTX), supervisord)
     supervisord.process("a").stop_delay = 3
     first = iface.park(["a"], CTX)  # deferred: waiting for the stop
     second = iface.unpark(["a"], CTX)  # must wait for `first`
     assert callable(first) and callable(second)
     assert second() is not None and "a" in iface._busy
-    first_answer = settle(first)
-    second_answer = settle(second)
+    first_answer = settle(first, supervisord)
+    second_answer = settle(second, supervisord)
     assert first_answer["results"][0]["status"] == "parked"
     assert second_answer["results"][0]["status"] == "unparked"
     assert supervisord.process("a").state == 20  # RUNNING
@@ -99,8 +99,8 @@ def test_a_second_operation_on_the_same_name_waits_its_turn(paths: HostPaths) ->
 
 def test_a_failed_start_is_reported(paths: HostPaths) -> None:
     iface, supervisord = make(paths, ["a"])
-    settle(iface.activate(CTX))
-    settle(iface.park(["a"], CTX))
+    settle(iface.activate(CTX), supervisord)
+    settle(iface.park(["a"], CTX), supervisord)
     original = supervisord.add_process_group
 
     def add_broken(config):  # type: ignore[no-untyped-def]
@@ -110,7 +110,7 @@ def test_a_failed_start_is_reported(paths: HostPaths) -> None:
         return added
 
     supervisord.add_process_group = add_broken  # type: ignore[method-assign]
-    answer = settle(iface.unpark(["a"], CTX))
+    answer = settle(iface.unpark(["a"], CTX), supervisord)
     assert answer["results"][0]["ok"] is False and answer["results"][0]["status"] == "failed"
     assert Registry(paths, host="h").active_names() == ["a"]  # it must run: the registry says so
 
@@ -125,17 +125,17 @@ def test_a_backup_unloads_everything_at_start_and_starts_nothing(paths: HostPath
     iface.on_start()
     assert supervisord.process_groups == {}
     with pytest.raises(RPCError, match="HA applications run only on the MASTER"):
-        settle(iface.activate(CTX))
-    answer = settle(iface.update([], CTX))
+        settle(iface.activate(CTX), supervisord)
+    answer = settle(iface.update([], CTX), supervisord)
     assert supervisord.process_groups == {} and {r["status"] for r in answer["results"]} == {"unchanged"}
 
 
 def test_update_skips_a_malformed_entry_and_applies_the_others(paths: HostPaths) -> None:
     iface, supervisord = make(paths, ["good", "bad"])
-    settle(iface.activate(CTX))
+    settle(iface.activate(CTX), supervisord)
     (paths.active / "good.conf").write_text(program("good", numprocs=2))
     (paths.active / "bad.conf").write_text("[program:bad]\ncommand = x\nstartsecs = soon\n")
-    answer = settle(iface.update([], CTX))
+    answer = settle(iface.update([], CTX), supervisord)
     results = {r["name"]: r for r in answer["results"]}
     assert results["good"]["status"] == "updated"
     assert results["bad"]["ok"] is False and "line 3" in results["bad"]["message"]
@@ -147,6 +147,6 @@ def test_bad_names_are_faults_and_touch_nothing(paths: HostPaths) -> None:
     iface, supervisord = make(paths, ["a"])
     for bad in ("../x", "a/b", "$(x)"):
         with pytest.raises(RPCError) as caught:
-            settle(iface.park([bad], CTX))
+            settle(iface.park([bad], CTX), supervisord)
         assert caught.value.code == 1001
     assert Registry(paths, host="h").active_names() == ["a"]
