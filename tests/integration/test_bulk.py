@@ -14,7 +14,7 @@ from supz.audit import current_who
 from supz.registry import Registry
 from supz.role import write_role
 from supz.supervisord.client import context
-from tests.conftest import SupzHost, destroy_host, make_host, sleep_program
+from tests.conftest import SYNCER_PROGRAM, SupzHost, destroy_host, make_host, sleep_program
 
 COUNT = 50
 NAMES = [f"bulk{i:03d}" for i in range(COUNT)]
@@ -27,15 +27,19 @@ def _admit(host: SupzHost, names: list[str], text=sleep_program) -> None:  # typ
         registry.add(name, text(name), who=current_who(host.root.name))
 
 
-def _pids(host: SupzHost) -> dict[str, int]:
+def _infos(host: SupzHost) -> list[dict]:  # type: ignore[type-arg]
+    """supervisord's process list without the host-local syncer every host runs."""
     with host.client() as client:
-        return {f"{i['group']}:{i['name']}": i["pid"] for i in client.supervisor("getAllProcessInfo")}
+        return [i for i in client.supervisor("getAllProcessInfo") if i["group"] != SYNCER_PROGRAM]
+
+
+def _pids(host: SupzHost) -> dict[str, int]:
+    return {f"{i['group']}:{i['name']}": i["pid"] for i in _infos(host)}
 
 
 def _all_running(host: SupzHost, names: list[str]) -> dict[str, int]:
     """Every name RUNNING exactly once, nothing else loaded; returns the pids."""
-    with host.client() as client:
-        infos = client.supervisor("getAllProcessInfo")
+    infos = _infos(host)
     specs = [f"{i['group']}:{i['name']}" for i in infos]
     assert len(specs) == len(set(specs)), "a program is loaded twice"
     assert sorted(specs) == sorted(f"{n}:{n}" for n in names)
