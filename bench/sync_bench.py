@@ -48,6 +48,8 @@ from supz.role import write_role  # noqa: E402
 SUPZ = Path(sys.executable).parent / "supz"
 WHO = Who("bench", "bench", "bench-a")
 POLL = 0.0005
+# Changes made and not counted before measuring, for both tools alike (first-use costs).
+WARMUP = 2
 
 
 def program(name: str) -> str:
@@ -254,17 +256,21 @@ class Result:
     burst: int = 0
     burst_from_first_write_s: float = float("nan")
     burst_from_last_write_s: float = float("nan")
+    single_ms: list[float] = field(default_factory=list)
 
 
 def measure(side: Side, entries: int, singles: int, burst: int) -> Result:
     result = Result(side.tool, side.transport, entries, singles=singles, burst=burst)
     latencies = []
-    for i in range(singles):
+    for i in range(WARMUP + singles):
         name = f"one{i:05d}"
         side.write_one(name)
         t0 = time.perf_counter()
-        latencies.append((wait_for(lambda: side.seen(name)) - t0) * 1000)
+        latency = (wait_for(lambda: side.seen(name)) - t0) * 1000
+        if i >= WARMUP:
+            latencies.append(latency)
         time.sleep(0.1)
+    result.single_ms = [round(x, 2) for x in latencies]
     if latencies:
         result.single_p50_ms = round(statistics.median(latencies), 1)
         result.single_p99_ms = round(percentile(latencies, 99), 1)

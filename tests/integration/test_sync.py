@@ -178,6 +178,11 @@ def test_the_syncer_is_a_host_local_program_of_every_host(pair: tuple[SupzHost, 
                       what="supz-sync RUNNING")
     status = standby.supz("sync", "status")
     assert "role BACKUP" in status.stdout and "only a MASTER pushes" in status.stdout
+    # A broken [sync] section: the syncer keeps running, says why it has no peers.
+    configure_sync(standby, "not a peer")
+    standby.wait_for(lambda: "config error" in standby.supz("sync", "status").stdout, what="the config error")
+    assert "'not a peer'" in standby.supz("sync", "status").stdout
+    assert standby.states(with_syncer=True)["supz-sync:supz-sync"] == "RUNNING"
 
 
 def test_a_host_about_to_be_master_pulls_a_newer_registry(pair: tuple[SupzHost, SupzHost]) -> None:
