@@ -178,6 +178,15 @@ class Side:
     seen: Callable[[str], bool] = field(default=lambda name: False)
 
 
+def set_sync_options(paths: HostPaths, **values: str) -> None:
+    """Set keys of the [sync] section `supz init` wrote."""
+    lines = paths.config_file.read_text(encoding="utf-8").splitlines()
+    start = lines.index("[sync]")
+    kept = [ln for ln in lines[start + 1:] if ln.split("=")[0].strip() not in values]
+    section = [f"{key} = {value}" for key, value in values.items()]
+    paths.config_file.write_text("\n".join(lines[:start + 1] + section + kept) + "\n", encoding="utf-8")
+
+
 def start_supz(work: Path, transport: str, entries: int, ssh: Ssh | None) -> Side:
     a, b = HostPaths(work / "a"), HostPaths(work / "b")
     init_host(a, InitOptions(host="bench-a"))
@@ -187,13 +196,10 @@ def start_supz(work: Path, transport: str, entries: int, ssh: Ssh | None) -> Sid
         bulk_add(registry, [f"base{i:05d}" for i in range(entries)])
     write_role(a, "MASTER")
     if transport == "local":
-        peer, extra = str(b.root), ""
+        set_sync_options(a, peers=str(b.root))
     else:
         assert ssh is not None
-        peer = f"root@127.0.0.1:{b.root}"
-        extra = f"ssh_options = {shlex.join(ssh.options())}\n"
-    with open(a.config_file, "a", encoding="utf-8") as conf:
-        conf.write(f"\n[sync]\npeers = {peer}\n{extra}")
+        set_sync_options(a, peers=f"root@127.0.0.1:{b.root}", ssh_options=shlex.join(ssh.options()))
     log = open(work / "supz-sync.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen([str(SUPZ), "--root", str(a.root), "sync", "run"], stdout=log, stderr=subprocess.STDOUT)
     target = b.registry / "active"

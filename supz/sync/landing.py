@@ -34,7 +34,6 @@ from supz.sync.manifests import (
     Entries,
     VersionCache,
     VersionInfo,
-    entry_relpath,
     file_sha,
     read_version,
 )
@@ -118,7 +117,12 @@ class Landing:
     # ---- reading ---------------------------------------------------------------------------
 
     def _version(self, folder: Path) -> VersionInfo:
-        return self._versions.read(folder)
+        """A version's manifest; an unreadable one counts as generation -1, so that any valid
+        push repairs it (and the broken copy is set aside)."""
+        try:
+            return self._versions.read(folder)
+        except RegistryCorrupt:
+            return VersionInfo(-1, {}, host="(unreadable manifest)")
 
     def state(self, spare: Path | None = None, *, with_entries: bool = False) -> ReceiverState:
         current = layout.current_version(self.paths)
@@ -289,7 +293,7 @@ class Landing:
             )
         aside = None
         made_here = cur.host == self.host and (cur.generation, cur.digest) not in push.lineage
-        if (set_aside or made_here) and (cur.entries or cur.generation > 0):
+        if (set_aside or made_here or cur.generation < 0) and (cur.entries or cur.generation != 0):
             aside = self._set_aside(current, cur)
         published = self.paths.registry_versions / spare.name
         try:
@@ -305,19 +309,14 @@ class Landing:
         return CommitResult("committed", cur.generation, new.generation, aside)
 
     def _set_aside(self, version: Path, info: VersionInfo) -> str:
-        """Keep a registry this host made and the sender never saw (both sides changed it)."""
+        """Keep the version being replaced, whole (hard links: it is no longer written to)."""
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        dest = self.paths.set_aside / f"registry-g{info.generation}-{self.host}-{stamp}"
+        dest = self.paths.set_aside / f"registry-g{info.generation}-{self.host}-{stamp}-{version.name[-6:]}"
         try:
-            for state in STATES:
-                (dest / state).mkdir(parents=True, exist_ok=True)
-            for name, meta in info.entries.items():
-                rel = entry_relpath(name, meta["state"])
-                with contextlib.suppress(FileNotFoundError):
-                    os.link(version / rel, dest / rel)
-            os.link(version / MANIFEST, dest / MANIFEST)
-        except OSError as exc:
-            raise StorageError(f"cannot set aside {version}: {exc.strerror}", thing=str(version)) from exc
+            self.paths.set_aside.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(version, dest, copy_function=os.link, symlinks=True)
+        except (OSError, shutil.Error) as exc:
+            raise StorageError(f"cannot set aside {version} in {dest}: {exc}", thing=str(version)) from exc
         return str(dest)
 
 

@@ -17,7 +17,7 @@ from supz.registry import Registry, Who
 from supz.sync import layout
 from supz.sync.manifests import read_version, scan_checksums
 from supz.sync.peers import peer_generations, pull_from
-from tests.conftest import SupzHost, destroy_host, make_host, sleep_program
+from tests.conftest import SupzHost, sleep_program
 from tests.synchelp import (
     configure_sync,
     content,
@@ -25,6 +25,7 @@ from tests.synchelp import (
     exercise_changes,
     flood_events,
     listing,
+    master_and_backup,
     pause,
     peer_status,
     resume,
@@ -38,20 +39,11 @@ WHO = Who("tester", "tester", "test")
 
 @pytest.fixture
 def pair() -> Iterator[tuple[SupzHost, SupzHost]]:
-    """A MASTER pushing to a BACKUP (HA hosts, both with supervisord and their syncer running)."""
-    master = make_host("--ha")
-    standby = None
-    try:
-        standby = make_host("--ha")
-        standby.supz("role", "set", "BACKUP", check=True)
-        master.supz("role", "set", "MASTER", check=True)
+    """A MASTER pushing to a BACKUP on this machine (a local-folder peer)."""
+    with master_and_backup() as (master, standby):
         configure_sync(master, str(standby.root))
         master.wait_for(lambda: peer_status(master).get("state") == "in sync", what="the first full resync")
         yield master, standby
-    finally:
-        destroy_host(master)
-        if standby is not None:
-            destroy_host(standby)
 
 
 def test_every_kind_of_change_reaches_the_standby(pair: tuple[SupzHost, SupzHost]) -> None:
