@@ -191,3 +191,11 @@ def test_a_host_about_to_be_master_pulls_a_newer_registry(pair: tuple[SupzHost, 
     assert sorted(listing(master)["active"]) == ["common", "newer"]
     again = master.supz("sync", "pull", str(standby.root), check=True)
     assert "same registry as this host" in again.stdout
+
+
+def test_a_full_resync_comes_every_interval(pair: tuple[SupzHost, SupzHost]) -> None:
+    master, standby = pair
+    configure_sync(master, str(standby.root), full_resync_interval=1)
+    master.wait_for(lambda: peer_status(master).get("last_full_reason") == "periodic", what="a periodic full resync")
+    assert peer_status(master)["state"] == "in sync"
+    assert "full resync [periodic]: already in sync" in sync_log(master)
