@@ -191,9 +191,8 @@ class PeerWorker(threading.Thread):
                       last_error_time=time.time(), peer_generation=held.generation if held else None,
                       peer_host=held.host if held else "", peer_role=held.role if held else "")
             return
-        log.error("%s: refused (%s): %s", self.peer.spec, exc.code, exc)
-        if exc.code in ("auth", "config"):
-            self.link.disconnect()
+        if str(exc) != self.status.last_error:
+            log.error("%s: refused (%s): %s", self.peer.spec, exc.code, exc)
         # Try again soon, with everything; back off if it keeps failing.
         self.retry_at = time.monotonic() + self.backoff
         self.backoff = min(self.backoff * 2, self.d.settings.retry_max)

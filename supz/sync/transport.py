@@ -37,10 +37,13 @@ WARM_MAX_PATHS = 32
 
 
 def _answer(peer: Peer, reply: dict[str, Any]) -> dict[str, Any]:
-    """An agent's answer, or SyncRefused carrying its code and message."""
+    """An agent's answer, or SyncRefused carrying its code, message and the receiver's state."""
     if reply.get("ok"):
         return reply
-    raise SyncRefused(str(reply.get("code", "error")), str(reply.get("message", "refused")), thing=peer.spec)
+    exc = SyncRefused(str(reply.get("code", "error")), str(reply.get("message", "refused")), thing=peer.spec)
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        exc.state = ReceiverState.from_dict(reply["state"])  # type: ignore[attr-defined]
+    raise exc
 
 
 class Channel:
