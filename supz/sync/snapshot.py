@@ -59,10 +59,10 @@ def local_version(paths: HostPaths) -> VersionInfo:
 
 
 def clear_work(paths: HostPaths) -> None:
-    """Remove snapshots a stopped syncer left behind."""
+    """Remove snapshots (and daemon answers) a stopped syncer left behind."""
     with contextlib.suppress(FileNotFoundError):
         for leftover in paths.sync_work.iterdir():
-            if leftover.name.startswith("out-"):
+            if leftover.name.startswith(("out-", "answer-")):
                 shutil.rmtree(leftover, ignore_errors=True)
 
 

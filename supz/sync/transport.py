@@ -363,7 +363,9 @@ class DaemonChannel(Channel):
             op = "hello"
         nonce = secrets.token_hex(6)
         name = f"commit.{Path(str(message['spare'])).name}.{nonce}.json" if op == "commit" else f"{op}.{nonce}.json"
-        with tempfile.TemporaryDirectory(prefix="supz-hook-") as tmp:
+        # Under the host's root, not /tmp: a syncer stopped mid-request leaves nothing elsewhere.
+        self.paths.sync_work.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="answer-", dir=self.paths.sync_work) as tmp:
             dest = Path(tmp) / "answer.json"
             argv = [*self.rsync_base(), "--", f"{self.base_url}/{self.read_module}/hook/{name}", str(dest)]
             rsync.run(self.peer, argv, timeout=self.settings.timeout * 2, env=self.rsync_env())
