@@ -9,7 +9,8 @@ For each transport (a local folder; rsync over ssh to an sshd this script starts
            in its target folder). The source already holds --entries files / entries.
   burst    --burst new files at once (supz: one registry transaction adding them all; lsyncd: a
            loop writing them), until all are at the target: from the first write and from the
-           last one (supz's transaction itself fsyncs every file, lsyncd's writer does not).
+           last one (supz's transaction itself fsyncs every file, lsyncd's writer does not);
+           the median of --bursts rounds.
 Then, with --rss-entries entries: the CPU time the idle syncer uses over --idle-seconds, and its
 peak RSS (VmHWM), for supz (`supz sync run`) and lsyncd.
 
@@ -48,6 +49,8 @@ from supz.role import write_role  # noqa: E402
 SUPZ = Path(sys.executable).parent / "supz"
 WHO = Who("bench", "bench", "bench-a")
 POLL = 0.0005
+# Changes made and not counted before measuring, for both tools alike (first-use costs).
+WARMUP = 2
 
 
 def program(name: str) -> str:
@@ -56,8 +59,9 @@ def program(name: str) -> str:
 
 def bulk_add(registry: Registry, names: list[str]) -> None:
     """One registry transaction adding every name (what deploying many applications at once is)."""
-    registry._commit("bench", WHO, stage={n: program(n) for n in names},  # noqa: SLF001
-                     moves={n: EntryState.ACTIVE for n in names})
+    with registry.locked():
+        registry._commit("bench", WHO, stage={n: program(n) for n in names},  # noqa: SLF001
+                         moves={n: EntryState.ACTIVE for n in names})
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -176,6 +180,15 @@ class Side:
     seen: Callable[[str], bool] = field(default=lambda name: False)
 
 
+def set_sync_options(paths: HostPaths, **values: str) -> None:
+    """Set keys of the [sync] section `supz init` wrote."""
+    lines = paths.config_file.read_text(encoding="utf-8").splitlines()
+    start = lines.index("[sync]")
+    kept = [ln for ln in lines[start + 1:] if ln.split("=")[0].strip() not in values]
+    section = [f"{key} = {value}" for key, value in values.items()]
+    paths.config_file.write_text("\n".join(lines[:start + 1] + section + kept) + "\n", encoding="utf-8")
+
+
 def start_supz(work: Path, transport: str, entries: int, ssh: Ssh | None) -> Side:
     a, b = HostPaths(work / "a"), HostPaths(work / "b")
     init_host(a, InitOptions(host="bench-a"))
@@ -185,13 +198,10 @@ def start_supz(work: Path, transport: str, entries: int, ssh: Ssh | None) -> Sid
         bulk_add(registry, [f"base{i:05d}" for i in range(entries)])
     write_role(a, "MASTER")
     if transport == "local":
-        peer, extra = str(b.root), ""
+        set_sync_options(a, peers=str(b.root))
     else:
         assert ssh is not None
-        peer = f"root@127.0.0.1:{b.root}"
-        extra = f"ssh_options = {shlex.join(ssh.options())}\n"
-    with open(a.config_file, "a", encoding="utf-8") as conf:
-        conf.write(f"\n[sync]\npeers = {peer}\n{extra}")
+        set_sync_options(a, peers=f"root@127.0.0.1:{b.root}", ssh_options=shlex.join(ssh.options()))
     log = open(work / "supz-sync.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen([str(SUPZ), "--root", str(a.root), "sync", "run"], stdout=log, stderr=subprocess.STDOUT)
     target = b.registry / "active"
@@ -254,30 +264,40 @@ class Result:
     burst: int = 0
     burst_from_first_write_s: float = float("nan")
     burst_from_last_write_s: float = float("nan")
+    single_ms: list[float] = field(default_factory=list)
+    bursts_s: list[float] = field(default_factory=list)  # each burst, from its last write
 
 
-def measure(side: Side, entries: int, singles: int, burst: int) -> Result:
+def measure(side: Side, entries: int, singles: int, burst: int, bursts: int) -> Result:
     result = Result(side.tool, side.transport, entries, singles=singles, burst=burst)
     latencies = []
-    for i in range(singles):
+    for i in range(WARMUP + singles):
         name = f"one{i:05d}"
         side.write_one(name)
         t0 = time.perf_counter()
-        latencies.append((wait_for(lambda: side.seen(name)) - t0) * 1000)
+        latency = (wait_for(lambda: side.seen(name)) - t0) * 1000
+        if i >= WARMUP:
+            latencies.append(latency)
         time.sleep(0.1)
+    result.single_ms = [round(x, 2) for x in latencies]
     if latencies:
         result.single_p50_ms = round(statistics.median(latencies), 1)
         result.single_p99_ms = round(percentile(latencies, 99), 1)
         result.single_max_ms = round(max(latencies), 1)
-    if burst:
+    firsts, lasts = [], []
+    for round_ in range(bursts if burst else 0):
         time.sleep(0.5)
-        names = [f"burst{i:05d}" for i in range(burst)]
+        names = [f"burst{round_}x{i:05d}" for i in range(burst)]
         start = time.perf_counter()
         side.write_many(names)
         written = time.perf_counter()
         done = wait_for(lambda: side.seen(names[-1]) and all(side.seen(n) for n in names), timeout=300)
-        result.burst_from_first_write_s = round(done - start, 3)
-        result.burst_from_last_write_s = round(done - written, 3)
+        firsts.append(done - start)
+        lasts.append(done - written)
+    if firsts:
+        result.burst_from_first_write_s = round(statistics.median(firsts), 3)
+        result.burst_from_last_write_s = round(statistics.median(lasts), 3)
+        result.bursts_s = [round(x, 3) for x in lasts]
     return result
 
 
@@ -333,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, default=200)
     parser.add_argument("--singles", type=int, default=60)
     parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--bursts", type=int, default=3, help="bursts to run (the median is reported)")
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--rss-entries", type=int, default=2000)
     parser.add_argument("--json", type=Path, default=Path("sync_bench.json"))
@@ -349,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
                 for tool, start in (("lsyncd", start_lsyncd), ("supz", start_supz)):
                     work = base / f"{tool}-{transport}"
                     with running(start, work, transport, args.entries, ssh) as side:
-                        results.append(measure(side, args.entries, args.singles, args.burst))
+                        results.append(measure(side, args.entries, args.singles, args.burst, args.bursts))
                     print(f"{tool} over {transport}: done", file=sys.stderr)
         finally:
             if ssh_ctx:

@@ -67,10 +67,12 @@ def unlink_durable(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, timeout: float = 5.0, what: str = "registry") -> Iterator[None]:
+def file_lock(path: Path, timeout: float = 5.0, what: str = "registry", poll: float = 0.005) -> Iterator[None]:
     """Hold an exclusive flock on `path`; give up with RegistryBusy after `timeout` seconds.
 
-    Polling with LOCK_NB keeps a hung holder from blocking supervisord's event loop forever.
+    Polling with LOCK_NB keeps a hung holder from blocking supervisord's event loop forever;
+    `poll` is the first pause between attempts, growing to 5 ms (the syncer, racing a
+    transaction that is just ending, starts shorter than supervisord's loop needs).
     """
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o660)
@@ -78,6 +80,7 @@ def file_lock(path: Path, timeout: float = 5.0, what: str = "registry") -> Itera
         raise StorageError(f"cannot open lock {path}: {exc.strerror}", thing=str(path)) from exc
     try:
         deadline = time.monotonic() + timeout
+        pause = poll
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -90,7 +93,8 @@ def file_lock(path: Path, timeout: float = 5.0, what: str = "registry") -> Itera
                         f"the {what} is locked by another operation (lock {path}); try again",
                         thing=str(path),
                     ) from exc
-                time.sleep(0.005)
+                time.sleep(pause)
+                pause = min(pause * 1.5, 0.005)
         yield
     finally:
         os.close(fd)

@@ -228,6 +228,7 @@ class Lab:
         self.hosts: dict[str, NetnsHost] = {}
         self.subnet: int | None = None
         self._lock: int | None = None
+        self._lock_path = ""
 
     @property
     def gateway(self) -> str:
@@ -249,6 +250,7 @@ class Lab:
                 os.close(fd)
                 continue
             self._lock = fd
+            self._lock_path = f"/tmp/.supz-netns-{PREFIX}.{n}.lock"
             return n
         raise RuntimeError(f"no free {PREFIX}.N.0/24 subnet for a test lab")
 
@@ -293,6 +295,10 @@ class Lab:
         ip("link", "del", self.uplink, check=False)
         ip("netns", "del", self.switch, check=False)
         if self._lock is not None:
+            # The links are gone: the subnet is free again (a lab locking a fresh file of this name
+            # from now on is right to take it).
+            with contextlib.suppress(OSError):
+                os.unlink(self._lock_path)
             os.close(self._lock)
             self._lock = None
 

@@ -2,30 +2,49 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from supz.sync import layout
 from supz.sync.manifests import read_version, scan_checksums
 from supz.sync.state import read_status
-from tests.conftest import SupzHost, sleep_program
+from tests.conftest import SupzHost, destroy_host, make_host, sleep_program
+
+
+@contextlib.contextmanager
+def master_and_backup() -> Iterator[tuple[SupzHost, SupzHost]]:
+    """Two HA hosts with supervisord (and so their syncer) running: MASTER and BACKUP."""
+    master = make_host("--ha")
+    standby = None
+    try:
+        standby = make_host("--ha")
+        standby.supz("role", "set", "BACKUP", check=True)
+        master.supz("role", "set", "MASTER", check=True)
+        yield master, standby
+    finally:
+        destroy_host(master)
+        if standby is not None:
+            destroy_host(standby)
 
 
 def configure_sync(host: SupzHost, peers: str, **options: object) -> None:
-    """Append a [sync] section; a running syncer notices the change and reloads."""
-    lines = [f"peers = {peers}", "retry_min = 0.2", "retry_max = 1", "timeout = 10",
-             *(f"{key} = {value}" for key, value in options.items())]
-    with open(host.paths.config_file, "a", encoding="utf-8") as conf:
-        conf.write("\n[sync]\n" + "\n".join(lines) + "\n")
+    """Set keys of the [sync] section (written by init); a running syncer notices and reloads."""
+    values = {"peers": peers, "retry_min": 0.2, "retry_max": 1, "timeout": 10, **options}
+    lines = host.paths.config_file.read_text().splitlines()
+    start = lines.index("[sync]")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines))
+    kept = [ln for ln in lines[start + 1:end] if ln.split("=")[0].strip() not in values]
+    section = ["[sync]", *(f"{key} = {value}" for key, value in values.items()), *kept]
+    host.paths.config_file.write_text("\n".join(lines[:start] + section + lines[end:]) + "\n")
 
 
 def set_peers(host: SupzHost, peers: str) -> None:
     """Replace the peers line of the [sync] section (the syncer reloads)."""
-    conf = host.paths.config_file
-    lines = [f"peers = {peers}" if line.startswith("peers =") else line for line in conf.read_text().splitlines()]
-    conf.write_text("\n".join(lines) + "\n")
+    configure_sync(host, peers)
 
 
 def listing(host: SupzHost) -> dict:

@@ -34,7 +34,7 @@ def run(env: Env) -> None:
     """Run the syncer in the foreground (supervisord runs it as the host-local program supz-sync)."""
     from supz.sync import daemon
 
-    daemon.run(env.paths)
+    daemon.exec_lean(env.paths)
 
 
 @sync.command()

@@ -106,7 +106,9 @@ def _version_registry(paths: HostPaths, report: InitReport) -> None:
     if paths.registry.is_symlink():
         return
     existed = paths.registry.exists()
-    paths.locks.mkdir(parents=True, exist_ok=True)
+    if not paths.locks.is_dir():
+        paths.locks.mkdir(parents=True)
+        report.did(f"created {paths.locks}/")
     with file_lock(paths.registry_lock):
         version = ensure_versioned(paths)
     os.chmod(paths.registry_versions, 0o750)

@@ -1,16 +1,21 @@
 """The registry syncer: inotify on the MASTER's registry, rsync to the standby(s).
 
-Modules, sender side first:
+Sender side:
     settings   the [sync] section of the supz config: peers, transport options, intervals
-    watcher    pyinotify on the registry; blocks on the inotify fd (no polling when idle)
+    watcher    pyinotify on the registry's manifest, its symlink, the role and the config
+    daemon     `supz sync run`: the loop, one worker thread per peer, full resyncs, backoff
+    pusher     one peer: what it holds, delta or full push, refusals that stop pushing
     snapshot   a consistent (manifest, entry files) snapshot taken under the registry lock
-    transport  rsync argument lists and the request channel for ssh, rsync daemon and local peers
-    pusher     one peer: hello, delta or full push, commit, what the peer holds
-    daemon     `supz sync run`: the loop, coalescing bursts, full resyncs, per-peer workers
+    transport  the request channel and rsync argument lists per transport (ssh, daemon, local)
+    rsync      running rsync, warm rsync started ahead of the next push, errors in plain words
     state      the status file `supz sync status` reads
-    peers      check, peer_generations, pull_from (used by failover before becoming MASTER)
-receiver side:
-    layout     the versioned registry: `registry` is a symlink to an immutable version
-    landing    assembling a pushed version beside the current one and swapping it in atomically
+    peers      once, check, peer_generations, pull_from (failover pulls before becoming MASTER)
+Receiver side:
+    layout     the versioned registry: `registry` is a symlink to a version folder
+    landing    a push assembled in a spare beside the current version, checked, swapped in atomically
+    arrival    watching a spare fill up, to commit the moment its last file lands
     agent      the receiver's request handler (ssh stdio agent, rsync daemon hook)
+Both:
+    manifests  a version as the syncer sees it: manifest, entry files, digest
+    lineage    the (generation, digest) states this host held: history or divergence
 """

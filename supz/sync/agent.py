@@ -153,8 +153,13 @@ class Agent:
 
 
 def landing_for(paths: HostPaths) -> Landing:
+    """The receiving side of the host at `paths`, which must be a supz host (a mistyped peer
+    root must not grow a registry of its own)."""
     from supz.config import load_config
 
+    if not paths.config_file.exists():
+        raise SyncRefused("config", f"no supz host at {paths.root} ({paths.config_file} missing: run supz init there)",
+                          thing=str(paths.root))
     return Landing(paths, host=load_config(paths.config_file).host)
 
 
@@ -164,7 +169,13 @@ def serve_stdio(paths: HostPaths, stdin: BinaryIO, stdout: BinaryIO) -> int:
     Between requests it watches the spare of an expected push, commits it as soon as it has
     landed, and prepares the next spare, so both are done before the sender asks.
     """
-    agent = Agent(landing_for(paths))
+    try:
+        agent = Agent(landing_for(paths))
+    except SupzError as exc:
+        # Answer the first request with the reason, so the sender can say it.
+        stdout.write(json.dumps({"ok": False, "code": "config", "message": str(exc)}).encode("utf-8") + b"\n")
+        stdout.flush()
+        return 1
     fd = stdin.fileno()
     buffer = b""
 

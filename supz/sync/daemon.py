@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -195,9 +196,8 @@ class PeerWorker(threading.Thread):
                       last_error_time=time.time(), peer_generation=held.generation if held else None,
                       peer_host=held.host if held else "", peer_role=held.role if held else "")
             return
-        log.error("%s: refused (%s): %s", self.peer.spec, exc.code, exc)
-        if exc.code in ("auth", "config"):
-            self.link.disconnect()
+        if str(exc) != self.status.last_error:
+            log.error("%s: refused (%s): %s", self.peer.spec, exc.code, exc)
         # Try again soon, with everything; back off if it keeps failing.
         self.retry_at = time.monotonic() + self.backoff
         self.backoff = min(self.backoff * 2, self.d.settings.retry_max)
@@ -238,7 +238,13 @@ class SyncDaemon:
     def __init__(self, paths: HostPaths) -> None:
         self.paths = paths
         self.host = load_config(paths.config_file).host
-        self.settings: SyncSettings = load_sync_settings(paths)
+        self.config_error = ""
+        try:
+            self.settings: SyncSettings = load_sync_settings(paths)
+        except SupzError as exc:
+            # Keep running without peers: the config watch picks up the fix.
+            self.settings = SyncSettings()
+            self.config_error = str(exc)
         self.wishes = Wishes()
         self.workers: list[PeerWorker] = []
         self.book = StatusBook(paths, self.host, [])
@@ -272,6 +278,8 @@ class SyncDaemon:
             self.wishes.master = role == HA_ROLE
             self.book.status.role = role
             self.book.status.note = "" if role == HA_ROLE else f"role {role}: only a MASTER pushes"
+            if self.config_error:
+                self.book.status.note = f"config error: {self.config_error}"
             self.wishes.cond.notify_all()
         self.book.save()
         return became
@@ -281,8 +289,12 @@ class SyncDaemon:
             settings = load_sync_settings(self.paths)
         except SupzError as exc:
             log.error("config not reloaded: %s", exc)
+            self.book.status.note = f"config error: {exc}"
+            self.book.save()
             return
+        self.config_error = ""
         if settings == self.settings:
+            self._set_role()
             return
         log.info("config changed: restarting the peers")
         self._stop_workers()
@@ -298,6 +310,8 @@ class SyncDaemon:
         watcher = Watcher(self.paths)
         log.info("started on %s (root %s): %d peer(s), role %s", self.host, self.paths.root,
                  len(self.settings.peers), read_role(self.paths))
+        if self.config_error:
+            log.error("config not loaded, no peers until it is fixed: %s", self.config_error)
         try:
             self._start_workers()
             while True:
@@ -337,4 +351,27 @@ def run(paths: HostPaths) -> int:
         level=logging.INFO,
         format="%(asctime)s supz-sync %(levelname)s %(message)s",
     )
-    return SyncDaemon(paths).run()
+    try:
+        return SyncDaemon(paths).run()
+    except SupzError as exc:
+        log.error("%s", exc)
+        return int(exc.exit_code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m supz.sync.daemon --root ROOT`: what `supz sync run` becomes (see exec_lean)."""
+    from supz.paths import resolve_root
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    root = args[args.index("--root") + 1] if "--root" in args else None
+    return run(resolve_root(root))
+
+
+def exec_lean(paths: HostPaths) -> None:
+    """Replace this process with a Python that loads the syncer alone (not the whole CLI):
+    a third less memory for a program that runs forever on every host. Same pid for supervisord."""
+    os.execv(sys.executable, [sys.executable, "-m", "supz.sync.daemon", "--root", str(paths.root)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,6 +12,7 @@ registry with an older one.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as _dt
 import json
 import os
@@ -24,6 +25,7 @@ from typing import Any
 from supz.errors import RegistryCorrupt, StorageError, SupzError, SyncRefused
 from supz.fsutil import file_lock
 from supz.paths import HostPaths
+from supz.programfile import ENTRY_SUFFIX
 from supz.role import HA_ROLE, read_role
 from supz.sync import layout, lineage
 from supz.sync.manifests import (
@@ -32,7 +34,6 @@ from supz.sync.manifests import (
     Entries,
     VersionCache,
     VersionInfo,
-    entry_relpath,
     file_sha,
     read_version,
 )
@@ -116,7 +117,12 @@ class Landing:
     # ---- reading ---------------------------------------------------------------------------
 
     def _version(self, folder: Path) -> VersionInfo:
-        return self._versions.read(folder)
+        """A version's manifest; an unreadable one counts as generation -1, so that any valid
+        push repairs it (and the broken copy is set aside)."""
+        try:
+            return self._versions.read(folder)
+        except RegistryCorrupt:
+            return VersionInfo(-1, {}, host="(unreadable manifest)")
 
     def state(self, spare: Path | None = None, *, with_entries: bool = False) -> ReceiverState:
         current = layout.current_version(self.paths)
@@ -150,11 +156,12 @@ class Landing:
             for state in STATES:
                 (spare / state).mkdir(parents=True)
             os.chmod(spare, 0o750)
+            src, dst = str(current), str(spare)
             for name, meta in info.entries.items():
-                rel = entry_relpath(name, meta["state"])
+                rel = f"{meta['state']}/{name}{ENTRY_SUFFIX}"
                 # A file its own manifest lists but that is missing shows up as an incomplete delta.
                 with contextlib.suppress(FileNotFoundError):
-                    os.link(current / rel, spare / rel)
+                    os.link(f"{src}/{rel}", f"{dst}/{rel}")
             base = {"version": current.name, "generation": info.generation, "digest": info.digest}
             Path(str(spare) + BASE_SUFFIX).write_text(json.dumps(base), encoding="utf-8")
         except OSError as exc:
@@ -205,42 +212,52 @@ class Landing:
     def _assemble(self, spare: Path, new: VersionInfo, base: Entries | None,
                   push: PushInfo) -> tuple[list[Path], set[Path]]:
         """Make the spare hold exactly the manifest's entries; return the files the push wrote and
-        the folders where something was removed."""
+        the folders where something was removed. A delta costs in proportion to what it carries."""
+        root = str(spare)
         touched: list[Path] = []
         changed_dirs: set[Path] = set()
         sent = set(new.entries) if base is None else set(push.names)
-        for name, meta in new.entries.items():
-            path = spare / entry_relpath(name, meta["state"])
-            if name in sent:
-                try:
-                    sha = file_sha(path)
-                except FileNotFoundError:
-                    raise SyncRefused("incomplete", f"{name}: listed in the manifest but not pushed", thing=name) from None
-                except (OSError, UnicodeDecodeError) as exc:
-                    raise SyncRefused("mismatch", f"{name}: unreadable pushed file: {exc}", thing=name) from exc
-                if sha != meta["sha256"]:
-                    raise SyncRefused("mismatch", f"{name}: content does not match the pushed manifest", thing=name)
-                if base is None and path.stat().st_nlink > 1:
-                    continue  # unchanged: still the current version's (already durable) file
-                touched.append(path)
-            elif base is not None and base.get(name) != meta:
-                raise SyncRefused("incomplete", f"{name}: changed but not pushed", thing=name)
-        for state in STATES:
-            wanted = {f"{n}.conf" for n, m in new.entries.items() if m["state"] == state}
-            folder = spare / state
+        for name in sent:
+            meta = new.entries.get(name)
+            if meta is None:
+                continue
+            path = os.path.join(root, meta["state"], name + ENTRY_SUFFIX)
             try:
-                present = os.listdir(folder) if base is None else [
-                    f"{n}.conf" for n in (set(base) | sent) if (folder / f"{n}.conf").exists()
-                ]
-            except OSError as exc:
-                raise StorageError(f"cannot list {folder}: {exc.strerror}") from exc
-            for filename in present:
-                if filename not in wanted:
-                    _unlink(folder / filename)
-                    changed_dirs.add(folder)
-        for leftover in os.listdir(spare):
+                sha = file_sha(path)
+            except FileNotFoundError:
+                raise SyncRefused("incomplete", f"{name}: listed in the manifest but not pushed", thing=name) from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SyncRefused("mismatch", f"{name}: unreadable pushed file: {exc}", thing=name) from exc
+            if sha != meta["sha256"]:
+                raise SyncRefused("mismatch", f"{name}: content does not match the pushed manifest", thing=name)
+            if base is None and os.stat(path).st_nlink > 1:
+                continue  # unchanged: still the current version's (already durable) file
+            touched.append(Path(path))
+        if base is not None:
+            for name, meta in new.entries.items():
+                if name not in sent and base.get(name) != meta:
+                    raise SyncRefused("incomplete", f"{name}: changed but not pushed", thing=name)
+            # Only what moved, went or came can leave a file where the manifest wants none.
+            candidates = {n: None for n in set(base) - set(new.entries)} | {n: None for n in sent}
+            listed = {state: [n + ENTRY_SUFFIX for n in candidates] for state in STATES}
+        else:
+            listed = {}
+            for state in STATES:
+                try:
+                    listed[state] = os.listdir(os.path.join(root, state))
+                except OSError as exc:
+                    raise StorageError(f"cannot list {spare / state}: {exc.strerror}") from exc
+        for state, filenames in listed.items():
+            for filename in filenames:
+                name = filename[: -len(ENTRY_SUFFIX)] if filename.endswith(ENTRY_SUFFIX) else None
+                meta = new.entries.get(name) if name else None
+                if meta is not None and meta["state"] == state:
+                    continue
+                if _unlink(os.path.join(root, state, filename)):
+                    changed_dirs.add(spare / state)
+        for leftover in os.listdir(root):
             if leftover not in (*STATES, MANIFEST):
-                _unlink(spare / leftover)
+                _unlink(os.path.join(root, leftover))
         touched.append(spare / MANIFEST)
         return touched, changed_dirs
 
@@ -276,7 +293,7 @@ class Landing:
             )
         aside = None
         made_here = cur.host == self.host and (cur.generation, cur.digest) not in push.lineage
-        if (set_aside or made_here) and (cur.entries or cur.generation > 0):
+        if (set_aside or made_here or cur.generation < 0) and (cur.entries or cur.generation != 0):
             aside = self._set_aside(current, cur)
         published = self.paths.registry_versions / spare.name
         try:
@@ -292,23 +309,19 @@ class Landing:
         return CommitResult("committed", cur.generation, new.generation, aside)
 
     def _set_aside(self, version: Path, info: VersionInfo) -> str:
-        """Keep a registry this host made and the sender never saw (both sides changed it)."""
+        """Keep the version being replaced, whole (hard links: it is no longer written to)."""
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        dest = self.paths.set_aside / f"registry-g{info.generation}-{self.host}-{stamp}"
+        dest = self.paths.set_aside / f"registry-g{info.generation}-{self.host}-{stamp}-{version.name[-6:]}"
         try:
-            for state in STATES:
-                (dest / state).mkdir(parents=True, exist_ok=True)
-            for name, meta in info.entries.items():
-                rel = entry_relpath(name, meta["state"])
-                with contextlib.suppress(FileNotFoundError):
-                    os.link(version / rel, dest / rel)
-            os.link(version / MANIFEST, dest / MANIFEST)
-        except OSError as exc:
-            raise StorageError(f"cannot set aside {version}: {exc.strerror}", thing=str(version)) from exc
+            self.paths.set_aside.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(version, dest, copy_function=os.link, symlinks=True)
+        except (OSError, shutil.Error) as exc:
+            raise StorageError(f"cannot set aside {version} in {dest}: {exc}", thing=str(version)) from exc
         return str(dest)
 
 
 _flushers: ThreadPoolExecutor | None = None
+SYNCFS_FROM = 64
 
 
 def _fsync(path: Path) -> None:
@@ -319,10 +332,34 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _syncfs(path: Path) -> bool:
+    """syncfs(2) on the file system holding `path`; False where libc lacks it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(path))
+    finally:
+        os.close(fd)
+    return True
+
+
 def fsync_together(paths: list[Path]) -> None:
     """fsync files and folders concurrently: the file system commits them in one journal flush
-    instead of one after the other (the commit's durability costs one round, not six)."""
+    instead of one after the other (the commit's durability costs one round, not six).
+    Past SYNCFS_FROM paths (a burst), one syncfs(2) of the whole file system is cheaper still."""
     global _flushers
+    if len(paths) >= SYNCFS_FROM:
+        try:
+            if _syncfs(paths[0]):
+                return
+        except OSError as exc:
+            raise StorageError(f"cannot flush {paths[0]}: {exc.strerror}", thing=str(paths[0])) from exc
     if len(paths) == 1:
         futures_or_none = None
     else:
@@ -339,13 +376,15 @@ def fsync_together(paths: list[Path]) -> None:
         raise StorageError(f"cannot flush {exc.filename or paths[0]}: {exc.strerror}", thing=str(paths[0])) from exc
 
 
-def _unlink(path: Path) -> None:
+def _unlink(path: str) -> bool:
+    """Remove a file or folder; False when there was nothing."""
     try:
-        if path.is_dir() and not path.is_symlink():
+        if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
         else:
             os.unlink(path)
     except FileNotFoundError:
-        return
+        return False
     except OSError as exc:
-        raise StorageError(f"cannot remove {path}: {exc.strerror}", thing=str(path)) from exc
+        raise StorageError(f"cannot remove {path}: {exc.strerror}", thing=path) from exc
+    return True

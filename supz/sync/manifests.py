@@ -101,9 +101,11 @@ def entry_relpath(name: str, state: str) -> str:
     return f"{state}/{name}{ENTRY_SUFFIX}"
 
 
-def file_sha(path: Path) -> str:
-    """The checksum the registry records for an entry file (its text, as the Registry reads it)."""
-    return sha256_text(Path(path).read_text(encoding="utf-8"))
+def file_sha(path: Path | str) -> str:
+    """The checksum the registry records for an entry file (its text, as the Registry reads it:
+    text mode, universal newlines)."""
+    with open(path, encoding="utf-8") as handle:
+        return sha256_text(handle.read())
 
 
 def scan_checksums(folder: Path) -> Entries:

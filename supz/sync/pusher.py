@@ -127,6 +127,10 @@ class PeerLink:
             self.disconnect()
             raise
         except SyncRefused as exc:
+            told = getattr(exc, "state", None)
+            if told is not None and self.held is not None:
+                # What the receiver says it holds now (its entries come with the next hello).
+                self.held = replace(told, entries=self.held.entries if told.digest == self.held.digest else None)
             if exc.code in BLOCKING:
                 self.blocked = exc
             if exc.code in RESYNC:

@@ -67,6 +67,18 @@ class Job:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def abandon(self) -> None:
+        """A warm rsync no longer wanted: give it an empty list, so it ends by itself (reap it later)."""
+        with contextlib.suppress(OSError, AttributeError):
+            self.proc.stdin.close()  # type: ignore[union-attr]
+
+    def reaped(self) -> bool:
+        """True (and its files closed) once an abandoned rsync has ended."""
+        if self.proc.poll() is None:
+            return False
+        self._close()
+        return True
+
     def kill(self) -> None:
         """End it (SIGTERM first: rsync then takes its own children with it)."""
         if self.proc.poll() is None:

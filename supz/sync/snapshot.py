@@ -59,10 +59,10 @@ def local_version(paths: HostPaths) -> VersionInfo:
 
 
 def clear_work(paths: HostPaths) -> None:
-    """Remove snapshots a stopped syncer left behind."""
+    """Remove snapshots (and daemon answers) a stopped syncer left behind."""
     with contextlib.suppress(FileNotFoundError):
         for leftover in paths.sync_work.iterdir():
-            if leftover.name.startswith("out-"):
+            if leftover.name.startswith(("out-", "answer-")):
                 shutil.rmtree(leftover, ignore_errors=True)
 
 
@@ -82,7 +82,8 @@ def take(paths: HostPaths, folder: Path, *, sender: str, known: Entries | None, 
     try:
         folder.mkdir(mode=0o750, parents=True, exist_ok=True)  # rsync -p gives the spare this mode
         empty(folder)
-        with file_lock(paths.registry_lock, timeout=lock_timeout):
+        # Woken by the manifest's rename, the syncer usually finds the transaction still closing.
+        with file_lock(paths.registry_lock, timeout=lock_timeout, poll=0.0002):
             current = layout.current_version(paths)
             if (current / JOURNAL).exists():
                 raise SyncRefused("busy", "the local registry has an unfinished transaction (run `supz doctor`)")
@@ -96,10 +97,11 @@ def take(paths: HostPaths, folder: Path, *, sender: str, known: Entries | None, 
             os.link(current / MANIFEST, folder / MANIFEST)
             for state in {info.entries[n]["state"] for n in names} if known is not None else STATES:
                 (folder / state).mkdir()
+            src, dst = str(current), str(folder)
             for name in names:
                 rel = entry_relpath(name, info.entries[name]["state"])
                 try:
-                    os.link(current / rel, folder / rel)
+                    os.link(f"{src}/{rel}", f"{dst}/{rel}")
                 except FileNotFoundError:
                     raise SyncRefused(
                         "mismatch", f"{name}: listed in the local manifest but missing (run `supz doctor`)", thing=name
@@ -112,8 +114,9 @@ def take(paths: HostPaths, folder: Path, *, sender: str, known: Entries | None, 
         raise
     snap = Snapshot(folder, info, names, known is None)
     try:
+        root = str(folder)
         for name in names:
-            if file_sha(folder / entry_relpath(name, info.entries[name]["state"])) != info.entries[name]["sha256"]:
+            if file_sha(f"{root}/{entry_relpath(name, info.entries[name]['state'])}") != info.entries[name]["sha256"]:
                 raise SyncRefused(
                     "mismatch", f"{name}: the local file does not match the manifest (edited by hand? run `supz doctor`)",
                     thing=name,

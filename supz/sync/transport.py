@@ -32,11 +32,18 @@ from supz.sync.settings import DAEMON, LOCAL, SSH, Peer, SyncSettings
 from supz.sync.snapshot import Snapshot
 
 
+# Past this many files a delta is sent by a fresh rsync walking the snapshot (see delta_argv).
+WARM_MAX_PATHS = 32
+
+
 def _answer(peer: Peer, reply: dict[str, Any]) -> dict[str, Any]:
-    """An agent's answer, or SyncRefused carrying its code and message."""
+    """An agent's answer, or SyncRefused carrying its code, message and the receiver's state."""
     if reply.get("ok"):
         return reply
-    raise SyncRefused(str(reply.get("code", "error")), str(reply.get("message", "refused")), thing=peer.spec)
+    exc = SyncRefused(str(reply.get("code", "error")), str(reply.get("message", "refused")), thing=peer.spec)
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        exc.state = ReceiverState.from_dict(reply["state"])  # type: ignore[attr-defined]
+    raise exc
 
 
 class Channel:
@@ -53,6 +60,7 @@ class Channel:
         self.outbox = paths.sync_work / f"out-{peer.key}"
         self._next_spare: str | None = None
         self._warm: rsync.Job | None = None
+        self._abandoned: list[rsync.Job] = []
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -97,9 +105,12 @@ class Channel:
                 self._warm.spare = self._next_spare
 
     def _drop_warm(self) -> None:
+        # Killing rsync takes its own cleanup time: a warm one is given nothing to do instead.
         if self._warm is not None:
-            self._warm.kill()
+            self._warm.abandon()
+            self._abandoned.append(self._warm)
             self._warm = None
+        self._abandoned = [job for job in self._abandoned if not job.reaped()]
 
     def checksums(self) -> tuple[ReceiverState, Entries]:
         reply = _answer(self.peer, self.request({"op": "checksums"}))
@@ -107,11 +118,15 @@ class Channel:
 
     def close(self) -> None:
         self._drop_warm()
+        for job in self._abandoned:
+            job.kill()
+        self._abandoned = []
 
     # -- rsync -------------------------------------------------------------------------------
 
     def rsync_base(self, *, timeout: bool = True) -> list[str]:
-        argv = [self.settings.rsync, "-rtp"]
+        # Whole files: registry entries are small, rsync's delta algorithm would only add a round.
+        argv = [self.settings.rsync, "-rtp", "--whole-file"]
         if timeout:
             # Not for a warm rsync, which waits on its stdin for as long as nothing changes.
             argv.append(f"--timeout={int(self.settings.timeout)}")
@@ -126,10 +141,13 @@ class Channel:
     def rsync_env(self) -> dict[str, str] | None:
         return None
 
-    def delta_argv(self, spare: str) -> list[str]:
-        # A delta holds only changed files, listed on stdin: send them whatever their times say.
-        return [*self.rsync_base(timeout=not self.warm_rsync), "--ignore-times", "--files-from=-", "--from0",
-                "--no-implied-dirs", "--", f"{self.outbox}/", f"{self.remote(spare)}/"]
+    def delta_argv(self, spare: str, *, listed: bool = True) -> list[str]:
+        # A delta holds only changed files: send them whatever their times say. Listed on stdin
+        # (a warm rsync waits for that list), or found by walking the snapshot: rsync handles a
+        # listed path several times slower than a walked one, which shows past a few dozen.
+        what = ["--files-from=-", "--from0", "--no-implied-dirs"] if listed else []
+        return [*self.rsync_base(timeout=not (listed and self.warm_rsync)), "--ignore-times", *what,
+                "--", f"{self.outbox}/", f"{self.remote(spare)}/"]
 
     def full_argv(self, spare: str) -> list[str]:
         # A full resync compares every file by checksum and deletes what the source lacks.
@@ -147,6 +165,10 @@ class Channel:
         if snap.full:
             self._drop_warm()
             job, feed = rsync.start(self.peer, self.full_argv(spare), env=self.rsync_env()), None
+        elif len(snap.paths) > WARM_MAX_PATHS:
+            self._drop_warm()
+            job, feed = rsync.start(self.peer, self.delta_argv(spare, listed=False), env=self.rsync_env()), None
+            self.expect(snap, spare)
         else:
             job = self._warm if self._warm is not None and self._warm.spare == spare and self._warm.alive else None
             self._warm = None
@@ -341,7 +363,9 @@ class DaemonChannel(Channel):
             op = "hello"
         nonce = secrets.token_hex(6)
         name = f"commit.{Path(str(message['spare'])).name}.{nonce}.json" if op == "commit" else f"{op}.{nonce}.json"
-        with tempfile.TemporaryDirectory(prefix="supz-hook-") as tmp:
+        # Under the host's root, not /tmp: a syncer stopped mid-request leaves nothing elsewhere.
+        self.paths.sync_work.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="answer-", dir=self.paths.sync_work) as tmp:
             dest = Path(tmp) / "answer.json"
             argv = [*self.rsync_base(), "--", f"{self.base_url}/{self.read_module}/hook/{name}", str(dest)]
             rsync.run(self.peer, argv, timeout=self.settings.timeout * 2, env=self.rsync_env())

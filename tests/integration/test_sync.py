@@ -17,7 +17,7 @@ from supz.registry import Registry, Who
 from supz.sync import layout
 from supz.sync.manifests import read_version, scan_checksums
 from supz.sync.peers import peer_generations, pull_from
-from tests.conftest import SupzHost, destroy_host, make_host, sleep_program
+from tests.conftest import SupzHost, sleep_program
 from tests.synchelp import (
     configure_sync,
     content,
@@ -25,6 +25,7 @@ from tests.synchelp import (
     exercise_changes,
     flood_events,
     listing,
+    master_and_backup,
     pause,
     peer_status,
     resume,
@@ -38,20 +39,11 @@ WHO = Who("tester", "tester", "test")
 
 @pytest.fixture
 def pair() -> Iterator[tuple[SupzHost, SupzHost]]:
-    """A MASTER pushing to a BACKUP (HA hosts, both with supervisord and their syncer running)."""
-    master = make_host("--ha")
-    standby = None
-    try:
-        standby = make_host("--ha")
-        standby.supz("role", "set", "BACKUP", check=True)
-        master.supz("role", "set", "MASTER", check=True)
+    """A MASTER pushing to a BACKUP on this machine (a local-folder peer)."""
+    with master_and_backup() as (master, standby):
         configure_sync(master, str(standby.root))
         master.wait_for(lambda: peer_status(master).get("state") == "in sync", what="the first full resync")
         yield master, standby
-    finally:
-        destroy_host(master)
-        if standby is not None:
-            destroy_host(standby)
 
 
 def test_every_kind_of_change_reaches_the_standby(pair: tuple[SupzHost, SupzHost]) -> None:
@@ -178,6 +170,11 @@ def test_the_syncer_is_a_host_local_program_of_every_host(pair: tuple[SupzHost, 
                       what="supz-sync RUNNING")
     status = standby.supz("sync", "status")
     assert "role BACKUP" in status.stdout and "only a MASTER pushes" in status.stdout
+    # A broken [sync] section: the syncer keeps running, says why it has no peers.
+    configure_sync(standby, "not a peer")
+    standby.wait_for(lambda: "config error" in standby.supz("sync", "status").stdout, what="the config error")
+    assert "'not a peer'" in standby.supz("sync", "status").stdout
+    assert standby.states(with_syncer=True)["supz-sync:supz-sync"] == "RUNNING"
 
 
 def test_a_host_about_to_be_master_pulls_a_newer_registry(pair: tuple[SupzHost, SupzHost]) -> None:
@@ -194,3 +191,11 @@ def test_a_host_about_to_be_master_pulls_a_newer_registry(pair: tuple[SupzHost, 
     assert sorted(listing(master)["active"]) == ["common", "newer"]
     again = master.supz("sync", "pull", str(standby.root), check=True)
     assert "same registry as this host" in again.stdout
+
+
+def test_a_full_resync_comes_every_interval(pair: tuple[SupzHost, SupzHost]) -> None:
+    master, standby = pair
+    configure_sync(master, str(standby.root), full_resync_interval=1)
+    master.wait_for(lambda: peer_status(master).get("last_full_reason") == "periodic", what="a periodic full resync")
+    assert peer_status(master)["state"] == "in sync"
+    assert "full resync [periodic]: already in sync" in sync_log(master)

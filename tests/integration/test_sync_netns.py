@@ -15,7 +15,7 @@ import pytest
 
 from supz.registry import Registry, Who
 from supz.sync import layout
-from tests.conftest import SupzHost, destroy_host, make_host, sleep_program
+from tests.conftest import SupzHost, sleep_program
 from tests.netns import Daemon, Lab, NetnsHost, unavailable
 from tests.synchelp import (
     configure_sync,
@@ -23,6 +23,7 @@ from tests.synchelp import (
     converge,
     exercise_changes,
     listing,
+    master_and_backup,
     peer_status,
     set_peers,
     sync_log,
@@ -50,17 +51,8 @@ def lab() -> Iterator[Lab]:
 
 @pytest.fixture
 def hosts() -> Iterator[tuple[SupzHost, SupzHost]]:
-    master = make_host("--ha")
-    standby = None
-    try:
-        standby = make_host("--ha")
-        standby.supz("role", "set", "BACKUP", check=True)
-        master.supz("role", "set", "MASTER", check=True)
-        yield master, standby
-    finally:
-        destroy_host(master)
-        if standby is not None:
-            destroy_host(standby)
+    with master_and_backup() as pair:
+        yield pair
 
 
 @pytest.fixture

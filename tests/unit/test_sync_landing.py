@@ -226,3 +226,22 @@ def test_old_versions_are_collected_after_their_grace(pair: tuple[HostPaths, Hos
     layout.collect(b, now=10**10)
     left = sorted(p for p in b.registry_versions.iterdir() if p.name.startswith("v-"))
     assert len(left) == 3 and layout.current_version(b) in left
+
+
+def test_an_unreadable_receiver_registry_is_repaired_and_kept(pair: tuple[HostPaths, HostPaths]) -> None:
+    a, b = pair
+    Registry(a, host="a").add("x", program("x"), who=WHO)
+    (layout.current_version(b) / "manifest.json").write_text("{ torn")
+    result = push(a, Landing(b, "b"))
+    assert result.result == "committed" and result.set_aside is not None
+    assert (Path(result.set_aside) / "manifest.json").read_text() == "{ torn"
+    assert view(b) == view(a)
+
+
+def test_a_root_that_is_not_a_supz_host_grows_no_registry(tmp_path: Path) -> None:
+    from supz.sync.agent import landing_for
+
+    with pytest.raises(SyncRefused) as caught:
+        landing_for(HostPaths(tmp_path / "typo"))
+    assert "no supz host at" in str(caught.value)
+    assert not (tmp_path / "typo").exists()
