@@ -72,3 +72,19 @@ def load_config(path: Path) -> SupzConfig:
     except (configparser.Error, ValueError) as exc:
         raise ConfigError(f"{path}: {exc}", thing=str(path)) from exc
     return SupzConfig(host=host, policy=policy, look=look, ha_enabled=ha_enabled, deadline_margin=margin)
+
+
+def set_options(path: Path, section: str, values: dict[str, object]) -> None:
+    """Set keys of one section of an INI file in place, keeping its comments and other lines;
+    the section is appended when missing. For tools that configure a host (the HA demo)."""
+    from supz.fsutil import atomic_write
+
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = f"[{section}]"
+    if header not in (line.strip() for line in lines):
+        lines += ["", header]
+    start = next(i for i, line in enumerate(lines) if line.strip() == header)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    kept = [line for line in lines[start + 1:end] if line.split("=", 1)[0].strip() not in values]
+    body = [f"{key} = {value}" for key, value in values.items()]
+    atomic_write(path, "\n".join(lines[:start + 1] + body + kept + lines[end:]) + "\n", mode=0o644)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from supz.audit import current_who
+from supz.config import set_options
 from supz.errors import ConfigError, OperationFailed, PolicyRefused
 from supz.host.layout import InitOptions, init_host
 from supz.paths import HostPaths
@@ -91,13 +92,14 @@ def _sshd(host: DemoHost, keydir: Path) -> None:
 def _configure(host: DemoHost, other: DemoHost, keydir: Path) -> None:
     ssh = (f"-i {keydir / 'id'} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "
            "-o BatchMode=yes -o ConnectTimeout=2 -o ServerAliveInterval=1 -o ServerAliveCountMax=3")
-    with open(host.paths.config_file, "a", encoding="utf-8") as conf:
-        conf.write(
-            f"\n[failover]\nvip = {VIP}\ninterface = eth0\nrouter_id = 61\npriority = {host.priority}\n"
-            f"unicast_src = {host.address}\npeers = {other.address}\n"
-            f"\n[sync]\npeers = root@{other.address}:{other.paths.root}\nssh_options = {ssh}\n"
-            "retry_min = 0.2\nretry_max = 2\ntimeout = 5\n"
-        )
+    set_options(host.paths.config_file, "failover", {
+        "vip": VIP, "interface": "eth0", "router_id": 61, "priority": host.priority,
+        "unicast_src": host.address, "peers": other.address,
+    })
+    set_options(host.paths.config_file, "sync", {
+        "peers": f"root@{other.address}:{other.paths.root}", "ssh_options": ssh,
+        "retry_min": 0.2, "retry_max": 2, "timeout": 5,
+    })
 
 
 def _keepalived(host: DemoHost) -> None:

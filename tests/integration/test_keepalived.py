@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from supz.config import set_options
 from supz.role import read_role
 from tests.conftest import SupzHost, destroy_host, make_host, sleep_program
 from tests.netns import PREFIX, Daemon, Lab, NetnsHost, unavailable
@@ -89,13 +90,11 @@ class Node:
 def configure(node: Node, other: Node, vip: str, priority: int, key: str) -> None:
     ssh = (f"-i {key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "
            "-o BatchMode=yes -o ConnectTimeout=2 -o ServerAliveInterval=1 -o ServerAliveCountMax=3")
-    with open(node.supz.paths.config_file, "a", encoding="utf-8") as conf:
-        conf.write(
-            f"\n[failover]\nvip = {vip}\ninterface = eth0\nrouter_id = 51\npriority = {priority}\n"
-            f"unicast_src = {node.net.address}\npeers = {other.net.address}\nadvert_int = 1\n"
-            f"\n[sync]\npeers = root@{other.net.address}:{other.supz.root}\nssh_options = {ssh}\n"
-            "retry_min = 0.2\nretry_max = 1\ntimeout = 5\n"
-        )
+    conf = node.supz.paths.config_file
+    set_options(conf, "failover", {"vip": vip, "interface": "eth0", "router_id": 51, "priority": priority,
+                                   "unicast_src": node.net.address, "peers": other.net.address, "advert_int": 1})
+    set_options(conf, "sync", {"peers": f"root@{other.net.address}:{other.supz.root}", "ssh_options": ssh,
+                               "retry_min": 0.2, "retry_max": 1, "timeout": 5})
     node.supz.supz("keepalived", "render", "--write", check=True)
 
 

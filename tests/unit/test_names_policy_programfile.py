@@ -112,3 +112,16 @@ def test_adapting_leaves_alone_what_it_does_not_understand() -> None:
     higher = DEBIAN_CONF.replace("[supervisord]\n", "[supervisord]\nminfds = 65536\n")
     _, changes, _ = adapt_supervisord_conf(higher, include=INCLUDE, root="/", minfds=8192)
     assert not any("minfds" in c for c in changes)
+
+
+def test_set_options_edits_one_section_in_place(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from supz.config import set_options
+
+    conf = tmp_path / "supz.conf"
+    conf.write_text("[supz]\nhost = a\n\n[sync]\n; who to push to\npeers =\ntimeout = 30\n\n[ha]\nenabled = no\n")
+    set_options(conf, "sync", {"peers": "root@b:/srv", "retry_min": 0.2})
+    set_options(conf, "failover", {"vip": "10.0.0.1/24"})
+    text = conf.read_text()
+    assert "[sync]\npeers = root@b:/srv\nretry_min = 0.2\n; who to push to\ntimeout = 30\n" in text
+    assert text.count("[sync]") == 1 and text.endswith("[failover]\nvip = 10.0.0.1/24\n")
+    assert "[ha]\nenabled = no" in text
