@@ -18,7 +18,7 @@ import pytest
 
 from supz.config import set_options
 from supz.role import read_role
-from tests.conftest import SupzHost, destroy_host, make_host, sleep_program
+from tests.conftest import BIN, SupzHost, destroy_host, make_host, sleep_program
 from tests.netns import PREFIX, Daemon, Lab, NetnsHost, unavailable
 from tests.synchelp import content
 
@@ -87,12 +87,13 @@ class Node:
         return f" {vip}/" in out
 
 
-def configure(node: Node, other: Node, vip: str, priority: int, key: str) -> None:
+def configure(node: Node, other: Node, vip: str, priority: int, key: str, notify: str = "notify") -> None:
     ssh = (f"-i {key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "
            "-o BatchMode=yes -o ConnectTimeout=2 -o ServerAliveInterval=1 -o ServerAliveCountMax=3")
     conf = node.supz.paths.config_file
     set_options(conf, "failover", {"vip": vip, "interface": "eth0", "router_id": 51, "priority": priority,
-                                   "unicast_src": node.net.address, "peers": other.net.address, "advert_int": 1})
+                                   "unicast_src": node.net.address, "peers": other.net.address, "advert_int": 1,
+                                   "notify": notify})
     set_options(conf, "sync", {"peers": f"root@{other.net.address}:{other.supz.root}", "ssh_options": ssh,
                                "retry_min": 0.2, "retry_max": 1, "timeout": 5})
     node.supz.supz("keepalived", "render", "--write", check=True)
@@ -206,3 +207,30 @@ def test_failover_end_to_end(pair: tuple[Node, Node, str]) -> None:
     assert a.ha_running() == set()
     wait("A to recover to BACKUP", lambda: a.role() == "BACKUP")
     assert a.ha_running() == set() and b.ha_running() == set(APPS)
+
+
+def test_fifo_mode_applies_keepalived_transitions_in_order() -> None:
+    """notify_fifo: keepalived writes each transition to a FIFO, `supz failover fifo` applies them."""
+    with Lab() as lab:
+        net, other_net = lab.add_host("a"), lab.add_host("b")
+        node = Node("a", make_host("--ha", "--host", "host-a", up=False, netns=net.netns), net)
+        try:
+            other = Node("b", SupzHost(node.supz.root / "nobody"), other_net)
+            configure(node, other, f"{PREFIX}.{lab.subnet}.100/24", 150, "/dev/null", notify="fifo")
+            assert "vrrp_notify_fifo" in node.supz.paths.keepalived_conf.read_text()
+            node.supz.supz("role", "set", "BACKUP", check=True)
+            node.supz.supz("up", check=True)
+            for name in APPS:
+                node.supz.add(name, sleep_program(name))
+            reader = net.start_daemon([str(BIN / "supz"), "--root", str(node.supz.root), "failover", "fifo"],
+                                      log=node.supz.paths.log / "fifo.log")
+            wait("the FIFO", lambda: node.supz.paths.notify_fifo.exists())
+            node.start_keepalived()
+            wait("MASTER through the FIFO", lambda: node.role() == "MASTER" and node.ha_running() == set(APPS))
+            node.stop_keepalived()
+            wait("the STOP transition through the FIFO", lambda: node.role() == "STOP" and node.ha_running() == set())
+            reader.stop()
+            log = node.supz.paths.failover_log.read_text().splitlines()
+            assert [json.loads(line)["to"] for line in log][-2:] == ["MASTER", "STOP"]
+        finally:
+            destroy_host(node.supz)

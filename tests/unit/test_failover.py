@@ -89,7 +89,8 @@ def test_settings_and_rendering(paths: HostPaths) -> None:
     assert "supz_check weight 0" in text and "10.9.0.100/24 dev eth1" in text and "priority 90" in text
     assert f"--root {paths.root} failover notify" in text
     paths.config_file.write_text("[failover]\nvip = 10.9.0.100/24\ninterface = eth1\nnotify = fifo\n")
-    assert "notify_fifo" in render_keepalived(paths, load_failover_settings(paths.config_file), "hosta")
+    fifo = render_keepalived(paths, load_failover_settings(paths.config_file), "hosta")
+    assert f"vrrp_notify_fifo {paths.notify_fifo}" in fifo and "failover notify" not in fifo
     for bad in ("vip = nonsense\n", "peers = 10.0.0.1 rm\n", "notify = mail\n", "critical = ../x\n"):
         paths.config_file.write_text("[failover]\ninterface = eth1\n" + bad)
         with pytest.raises(SupzError):
