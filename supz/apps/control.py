@@ -12,11 +12,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from supervisor.xmlrpc import Faults
+
 from supz.apps.conventions import AppLayout, read_program
 from supz.audit import AuditLog, AuditRecord, current_who
 from supz.config import SupzConfig
-from supervisor.xmlrpc import Faults
-
 from supz.errors import (
     ExitCode,
     InvalidProgramFile,
