@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             fleet.destroy_all()
         if "sync" in wanted:
             extra["sync"] = run_sync(sync_argv)
+            if isinstance(extra["sync"], dict):
+                results += cases.sync_rows(extra["sync"])
     except BenchError as exc:
         _log(f"error: {exc}")
         return 1

@@ -269,3 +269,35 @@ def _status_lines(host: BenchHost, program: str, count: int) -> None:
     running = sum(1 for line in output.splitlines() if " RUNNING " in line)
     if running != count:
         raise BenchError(f"{program} status showed {running} RUNNING lines, expected {count}")
+
+
+def sync_rows(data: dict[str, Any]) -> list[CaseResult]:
+    """The registry-sync figures (bench/sync_bench.py) as rows of the one table: supz against lsyncd
+    at delay = 0, over the same transport, in the same run. Ratio = lsyncd / supz, target 1.0."""
+    by = {(r["tool"], r["transport"]): r for r in data.get("results", [])}
+    rows: list[CaseResult] = []
+    for transport in ("local", "ssh"):
+        supz, lsyncd = by.get(("supz", transport)), by.get(("lsyncd", transport))
+        if not supz or not lsyncd:
+            continue
+        where = "a local folder" if transport == "local" else "rsync over ssh"
+        singles = (lambda r: Summary.of(v / 1000 for v in r["single_ms"])) if supz["single_ms"] else None
+        p99 = (lambda r: Summary(r["single_p99_ms"] / 1000, r["single_p99_ms"] / 1000, r["single_max_ms"] / 1000,
+                                 (r["single_p99_ms"] / 1000,)))
+        rows.append(CaseResult(f"sync-{transport}-p99", f"sync: one changed entry visible on the peer, p99 ({transport})",
+                               p99(supz), p99(lsyncd), 1.0, f"supz sync run to {where} (max in the range)",
+                               f"lsyncd delay = 0 to {where}"))
+        if singles is not None:
+            rows.append(CaseResult(f"sync-{transport}-p50", f"sync: one changed entry, p50 and range ({transport})",
+                                   singles(supz), singles(lsyncd), None, f"supz sync run to {where}",
+                                   f"lsyncd delay = 0 to {where}"))
+        burst = lambda r: Summary.of(r["bursts_s"]) if r["bursts_s"] else Summary.of([r["burst_from_last_write_s"]])
+        rows.append(CaseResult(f"sync-{transport}-burst", f"sync: 1000 changed entries until the peer converges ({transport})",
+                               burst(supz), burst(lsyncd), 1.0, "from the burst's last write",
+                               "from the burst's last write"))
+        first = lambda r: Summary.of([r["burst_from_first_write_s"]])
+        rows.append(CaseResult(f"sync-{transport}-burst-first", f"sync: the same burst, from its first write ({transport})",
+                               first(supz), first(lsyncd), None,
+                               "includes the registry transaction writing and fsyncing 1000 entries",
+                               "lsyncd copies files while they are written"))
+    return rows

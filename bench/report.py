@@ -71,7 +71,8 @@ def rows(results: Sequence[CaseResult]) -> list[list[str]]:
     return table
 
 
-HEADER = ["case", "supz: median (min–max)", "stock supervisor: median (min–max)", "ratio", "target", ""]
+HEADER = ["case", "supz: median (min–max)", "compared with (stock supervisor; lsyncd for sync): median (min–max)",
+          "ratio", "target", ""]
 
 
 def text_table(results: Sequence[CaseResult], machine: Machine, repeat: int) -> str:
@@ -79,7 +80,7 @@ def text_table(results: Sequence[CaseResult], machine: Machine, repeat: int) -> 
     widths = [max(len(row[i]) for row in body) for i in range(len(HEADER))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in body]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append(f"ratio = stock / supz (higher is better), {repeat} runs each; {machine.line()}")
+    lines.append(f"ratio = the comparison / supz (higher is better), {repeat} runs each; {machine.line()}")
     return "\n".join(lines)
 
 
@@ -88,7 +89,7 @@ def markdown(results: Sequence[CaseResult], machine: Machine, repeat: int, when:
         "# Benchmark results",
         "",
         f"Taken {when} with `{command}` on {machine.line()}.",
-        f"Each case ran {repeat} times on both sides; ratio = stock median / supz median (higher is better).",
+        f"Each supervisor case ran {repeat} times on both sides; ratio = the comparison's median / supz's (higher is better).",
         "",
         "| " + " | ".join(HEADER[:-1] + ["verdict"]) + " |",
         "|" + "---|" * len(HEADER),

@@ -21,6 +21,8 @@ as root with a throwaway key, on loopback only).
 
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import json
 import os
@@ -347,7 +349,7 @@ def table(results: list[Result], idle: list[IdleResult]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--transports", default="local,ssh")
     parser.add_argument("--entries", type=int, default=200)
@@ -356,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bursts", type=int, default=3, help="bursts to run (the median is reported)")
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--rss-entries", type=int, default=2000)
-    parser.add_argument("--json", type=Path, default=Path("sync_bench.json"))
+    parser.add_argument("--json", type=Path, default=Path(__file__).resolve().parent / "results" / "sync_bench.json")
     args = parser.parse_args(argv)
     transports = [t for t in args.transports.split(",") if t]
     results: list[Result] = []
@@ -386,10 +388,16 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results, idle))
     data = {"results": [asdict(r) for r in results], "idle": [asdict(i) for i in idle],
             "machine": {"cpus": os.cpu_count(), "load": os.getloadavg()}}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(data, indent=1))
     print(f"wrote {args.json}", file=sys.stderr)
+    return data
+
+
+def _entry() -> int:
+    main()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_entry())
