@@ -292,7 +292,7 @@ def sync_rows(data: dict[str, Any]) -> list[CaseResult]:
                                    singles(supz), singles(lsyncd), None, f"supz sync run to {where}",
                                    f"lsyncd delay = 0 to {where}"))
         burst = lambda r: Summary.of(r["bursts_s"]) if r["bursts_s"] else Summary.of([r["burst_from_last_write_s"]])
-        rows.append(CaseResult(f"sync-{transport}-burst", f"sync: 1000 changed entries until the peer converges ({transport})",
+        rows.append(CaseResult(f"sync-{transport}-burst", f"sync: {supz['burst']} changed entries until the peer converges ({transport})",
                                burst(supz), burst(lsyncd), 1.0, "from the burst's last write",
                                "from the burst's last write"))
         first = lambda r: Summary.of([r["burst_from_first_write_s"]])
