@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -128,27 +129,33 @@ class SupzHost:
             return None
 
     def kill_everything(self) -> None:
-        """Last-resort cleanup: supervisord, its whole process tree, and anything naming this root."""
-        out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
-        rows = []
-        for line in out.splitlines():
-            parts = line.split(None, 2)
-            if len(parts) >= 2:
-                rows.append((int(parts[0]), int(parts[1]), parts[2] if len(parts) > 2 else ""))
-        doomed = {pid for pid, _, args in rows if str(self.root) in args and pid != os.getpid()}
+        """Last-resort cleanup: supervisord first (so it cannot restart a child it loses), then its
+        whole process tree and anything naming this root, until nothing is left."""
         pid = self.supervisord_pid()
         if pid:
-            doomed.add(pid)
-        grew = True
-        while grew:
-            more = {p for p, parent, _ in rows if parent in doomed and p not in doomed}
-            doomed |= more
-            grew = bool(more)
-        for victim in doomed:
-            try:
-                os.kill(victim, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        for _ in range(5):
+            out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+            rows = []
+            for line in out.splitlines():
+                parts = line.split(None, 2)
+                if len(parts) >= 2:
+                    rows.append((int(parts[0]), int(parts[1]), parts[2] if len(parts) > 2 else ""))
+            doomed = {p for p, _, args in rows if str(self.root) in args and p != os.getpid()}
+            if pid:
+                doomed |= {p for p, parent, _ in rows if parent == pid}
+            grew = True
+            while grew:
+                more = {p for p, parent, _ in rows if parent in doomed and p not in doomed}
+                doomed |= more
+                grew = bool(more)
+            if not doomed:
+                return
+            for victim in doomed:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(victim, signal.SIGKILL)
+            time.sleep(0.05)
 
 
 def make_host(*init_args: str, up: bool = True, netns: str | None = None) -> SupzHost:
