@@ -129,22 +129,19 @@ class SupzHost:
             return None
 
     def kill_everything(self) -> None:
-        """Last-resort cleanup: supervisord first (so it cannot restart a child it loses), then its
-        whole process tree and anything naming this root, until nothing is left."""
+        """Last-resort cleanup of this host's supervisord, its whole process tree and anything
+        naming its root. supervisord is frozen first, so it cannot restart a child it loses, and
+        the tree is read while the children are still its children (from /proc: no truncated
+        command lines)."""
         pid = self.supervisord_pid()
         if pid:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGSTOP)
         for _ in range(5):
-            out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
-            rows = []
-            for line in out.splitlines():
-                parts = line.split(None, 2)
-                if len(parts) >= 2:
-                    rows.append((int(parts[0]), int(parts[1]), parts[2] if len(parts) > 2 else ""))
-            doomed = {p for p, _, args in rows if str(self.root) in args and p != os.getpid()}
-            if pid:
-                doomed |= {p for p, parent, _ in rows if parent == pid}
+            rows = list(_processes())
+            doomed = {p for p, _, cmd in rows if str(self.root) in cmd and p != os.getpid()}
+            if pid and any(p == pid for p, _, _ in rows):
+                doomed.add(pid)
             grew = True
             while grew:
                 more = {p for p, parent, _ in rows if parent in doomed and p not in doomed}
@@ -156,6 +153,22 @@ class SupzHost:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(victim, signal.SIGKILL)
             time.sleep(0.05)
+            pid = None
+
+
+def _processes() -> Iterator[tuple[int, int, str]]:
+    """(pid, ppid, command line) of every process, read from /proc."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmd = handle.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        yield int(entry), ppid, cmd
 
 
 def make_host(*init_args: str, up: bool = True, netns: str | None = None) -> SupzHost:
