@@ -9,8 +9,8 @@ from supz.paths import HostPaths
 
 @pytest.fixture
 def paths(tmp_path: Path) -> HostPaths:
-    """A host layout with every folder created, no supervisord."""
-    paths = HostPaths(tmp_path)
+    """A host layout (its root a folder of tmp_path) with every folder created, no supervisord."""
+    paths = HostPaths(tmp_path / "root")
     for folder in paths.folders():
         folder.mkdir(parents=True, exist_ok=True)
     return paths

@@ -46,13 +46,6 @@ class FakeClient:
         raise AssertionError(f"unexpected call supz.{method}")
 
 
-@pytest.fixture
-def paths(tmp_path: Path) -> HostPaths:
-    host = HostPaths(tmp_path / "root")
-    for folder in host.folders():
-        folder.mkdir(parents=True, exist_ok=True)
-    return host
-
 
 @pytest.fixture
 def app(paths: HostPaths, tmp_path: Path) -> AppLayout:

@@ -19,13 +19,6 @@ from supz.registry import Registry, Who
 WHO = Who("root", "root", "h")
 
 
-@pytest.fixture
-def paths(tmp_path: Path) -> HostPaths:
-    host = HostPaths(tmp_path / "root")
-    for folder in host.folders():
-        folder.mkdir(parents=True, exist_ok=True)
-    return host
-
 
 def make_app(paths: HostPaths, directory: Path, numprocs: int = 2) -> AppLayout:
     layout = app_layout(directory)
