@@ -103,7 +103,8 @@ class ClusterView:
 
 def cluster_status(paths: HostPaths) -> ClusterView:
     hosts = [local_status(paths)]
-    hosts += [peer_status(peer, load_sync_settings(paths)) for peer in load_sync_settings(paths).peers]
+    settings = load_sync_settings(paths)
+    hosts += [peer_status(peer, settings) for peer in settings.peers]
     view = ClusterView(hosts)
     masters = [h["host"] for h in hosts if h.get("role") == HA_ROLE]
     holders = [h["host"] for h in hosts if h.get("vip_held")]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -18,13 +17,7 @@ from supz.failover.settings import load_failover_settings
 from supz.failover.transitions import Announcement, TransitionResult, announce, own_sequence, reconcile
 from supz.failover.pull import pull_if_newer
 from supz.fsutil import atomic_write
-from supz.paths import HostPaths
 from supz.role import ROLES
-
-
-def pull_hook() -> Callable[[HostPaths], str]:
-    """Pull a newer registry from a peer before going MASTER (DESIGN invariant 4)."""
-    return pull_if_newer
 
 
 def _say(result: TransitionResult) -> None:
@@ -54,7 +47,7 @@ def notify(env: Env, kind: str, name: str, state: str, priority: str, wait: bool
         return
     announce(env.paths, Announcement(state, own_sequence(), name))
     if wait:
-        for result in reconcile(env.paths, env.config.host, pull_hook()):
+        for result in reconcile(env.paths, env.config.host, pull_if_newer):
             _say(result)
         return
     subprocess.Popen(
@@ -67,7 +60,7 @@ def notify(env: Env, kind: str, name: str, state: str, priority: str, wait: bool
 @pass_env
 def reconcile_cmd(env: Env) -> None:
     """Bring this host to the latest state keepalived announced (what `notify` runs)."""
-    for result in reconcile(env.paths, env.config.host, pull_hook()):
+    for result in reconcile(env.paths, env.config.host, pull_if_newer):
         _say(result)
 
 
@@ -75,8 +68,9 @@ def reconcile_cmd(env: Env) -> None:
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @pass_env
 def fifo(env: Env, path: Path | None) -> None:
-    """Read keepalived's notify_fifo (default: the host's run/supz/keepalived.fifo) and apply each transition in order."""
-    run_fifo(env.paths, env.config.host, open_fifo(path or env.paths.notify_fifo), on_transition=_say, pull_first=pull_hook())
+    """Read keepalived's notify FIFO (default: run/supz/keepalived.fifo); apply each transition in order."""
+    run_fifo(env.paths, env.config.host, open_fifo(path or env.paths.notify_fifo),
+             on_transition=_say, pull_first=pull_if_newer)
 
 
 @failover.command("check")
