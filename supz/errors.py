@@ -6,7 +6,13 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """The exit-code contract of every supz command (LSB-compatible, as supervisorctl)."""
+    """The exit-code contract of every supz command: `supz`, `supzcli`, `sup_run.sh`, `supz-check`.
+
+    LSB-compatible where LSB says something (supervisorctl's init-script codes; 3 for status).
+    Only the entry points exit; core code raises a `SupzError` carrying one of these, or
+    returns a report whose `exit_code` is one. The README's table is checked against
+    `MEANINGS` by a test.
+    """
 
     OK = 0
     ERROR = 1
@@ -14,9 +20,30 @@ class ExitCode(IntEnum):
     NOT_RUNNING = 3
     REFUSED = 4
     NOT_INSTALLED = 5
-    # LSB "program is not running": supervisord down, or a program that died starting.
+    UNREACHABLE = 6
     DOWN = 7
     INTERRUPTED = 130
+
+
+MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "done; for a status, everything that should run is RUNNING and nothing is wrong",
+    ExitCode.ERROR: "failed: an operation did not complete, or a check found a problem "
+                    "(doctor, cluster status, split brain, drift)",
+    ExitCode.USAGE: "bad input: a name, a program file, an option, an application or peer that does not exist",
+    ExitCode.NOT_RUNNING: "status: something that should run is not RUNNING (stopped, parked, FATAL, not registered)",
+    ExitCode.REFUSED: "refused: the policy, a missing permission, or a registry change on a host that is not MASTER",
+    ExitCode.NOT_INSTALLED: "supz is not set up on this root, or the extension is missing or of another version",
+    ExitCode.UNREACHABLE: "a peer could not be reached or did not answer in time",
+    ExitCode.DOWN: "supervisord is not running (status commands included)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C) or aborted at a prompt",
+}
+
+
+def exit_code_table() -> str:
+    """The README's exit-code table, as markdown: generated here so the two cannot drift."""
+    rows = ["| code | name | meaning |", "| --- | --- | --- |"]
+    rows += [f"| {int(code)} | `{code.name}` | {MEANINGS[code]} |" for code in ExitCode]
+    return "\n".join(rows)
 
 
 class SupzError(Exception):
@@ -100,7 +127,7 @@ class NotInstalled(SupzError):
 class PeerUnreachable(SupzError):
     """A sync peer could not be reached (connection, ssh, rsync daemon, or its agent failed)."""
 
-    exit_code = ExitCode.ERROR
+    exit_code = ExitCode.UNREACHABLE
 
 
 class SyncRefused(SupzError):

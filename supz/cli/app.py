@@ -14,7 +14,7 @@ from supz.apps.lint import lint_app, registered_app_dirs
 from supz.apps.releases import list_releases, read_links
 from supz.apps.scaffold import AppOptions, init_app, parse_env
 from supz.apps.settings import load_app_settings
-from supz.cli.main import Env, pass_env
+from supz.cli.env import Env, pass_env
 from supz.errors import ExitCode
 
 

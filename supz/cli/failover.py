@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from supz.cli.main import Env, pass_env
+from supz.cli.env import Env, pass_env
 from supz.errors import ConfigError, ExitCode
 from supz.failover.check import check as run_check
 from supz.failover.fifo import open_fifo, run_fifo

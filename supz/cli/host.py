@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from supz.audit import current_who
-from supz.cli.main import Env, pass_env
+from supz.cli.env import Env, pass_env
 from supz.errors import ExitCode, SupzError
 from supz.host import daemon
 from supz.host.layout import InitOptions, init_host

@@ -3,35 +3,14 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 
 import click
 
 from supz import __version__
-from supz.config import SupzConfig, load_config
+from supz.cli import app, failover, host, registry, role, status, sync
+from supz.cli.env import Env
 from supz.errors import ExitCode, SupzError
-from supz.paths import HostPaths, resolve_root
-from supz.registry import Registry
-
-
-@dataclass
-class Env:
-    """What every command needs: the host's paths and, read once when asked, its config."""
-
-    paths: HostPaths
-    _config: SupzConfig | None = field(default=None, repr=False)
-
-    @property
-    def config(self) -> SupzConfig:
-        if self._config is None:
-            self._config = load_config(self.paths.config_file)
-        return self._config
-
-    def registry(self) -> Registry:
-        return Registry(self.paths, host=self.config.host)
-
-
-pass_env = click.make_pass_decorator(Env)
+from supz.paths import resolve_root
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,15 +32,9 @@ def cli(ctx: click.Context, root: str) -> None:
     ctx.obj = Env(resolve_root(root))
 
 
-def _register() -> None:
-    from supz.cli import app, failover, host, registry, role, status, sync
-
-    for module in (host, registry, role, app, sync, failover, status):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
+for _module in (host, registry, role, app, sync, failover, status):
+    for _command in _module.COMMANDS:
+        cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from supz.audit import AuditLog, AuditRecord, current_who
-from supz.cli.main import Env, pass_env
+from supz.cli.env import Env, pass_env
 from supz.errors import EntryExists, SupervisordDown
 from supz.names import validate_name
 from supz.programfile import read_program_file

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from supz.audit import AuditLog, AuditRecord, current_who
-from supz.cli.main import Env, pass_env
+from supz.cli.env import Env, pass_env
 from supz.role import ROLES, read_role, write_role
 
 

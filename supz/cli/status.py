@@ -6,7 +6,7 @@ import json
 
 import click
 
-from supz.cli.main import Env, pass_env
+from supz.cli.env import Env, pass_env
 from supz.cluster import cluster_status, local_status
 
 

@@ -12,7 +12,7 @@ import time
 import click
 
 from supz.audit import AuditLog, AuditRecord, current_who
-from supz.cli.main import Env, pass_env
+from supz.cli.env import Env, pass_env
 from supz.errors import ExitCode, PolicyRefused, SupzError
 from supz.role import HA_ROLE, read_role
 from supz.sync import peers as sync_peers
