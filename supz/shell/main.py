@@ -28,7 +28,7 @@ from typing import Any
 from supervisor.options import ClientOptions
 from supervisor.supervisorctl import Controller
 
-from supz.config import SupzConfig, load_config
+from supz.config import SupzConfig, load_config, read_config
 from supz.errors import ExitCode, SupzError
 from supz.paths import HostPaths, resolve_root
 from supz.shell.plugin import SupzControllerPlugin
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     args = [a for a in args if a not in YES_FLAGS]
     paths = resolve_root()
     try:
-        config = load_config(paths.config_file)
+        config = load_config(read_config(paths.config_file))
     except SupzError as exc:
         sys.stderr.write(f"supzcli: error: {exc}\n")
         sys.exit(int(exc.exit_code))

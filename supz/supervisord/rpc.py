@@ -21,7 +21,7 @@ from supervisor.rpcinterface import SupervisorNamespaceRPCInterface
 from supervisor.xmlrpc import Faults
 
 from supz.audit import AuditLog, AuditRecord
-from supz.config import SupzConfig, load_config
+from supz.config import SupzConfig, load_config, read_config
 from supz.errors import InvalidProgramFile, OperationFailed, SupzError, UnknownEntry
 from supz.names import validate_name
 from supz.paths import HostPaths, resolve_root
@@ -32,7 +32,7 @@ from supz.supervisord.engine import Operation, Outcome, ProcessTable, drive, wai
 from supz.supervisord.faults import as_rpc_error as _fault
 from supz.supervisord.queries import QueryMethods
 from supz.supervisord.specs import SpecCache
-from supz.supervisord.tuning import Pacer, fast_spawn_enabled, install
+from supz.supervisord.tuning import Pacer, install
 
 
 
@@ -438,11 +438,11 @@ def make_rpcinterface(supervisord: Any, **config: str) -> SupzNamespaceRPCInterf
     """supervisord's factory hook: `root` names the host root (default $SUPZ_ROOT or /)."""
     paths = resolve_root(config.get("root"))
     try:
-        supz_config = load_config(paths.config_file)
+        supz_config = load_config(read_config(paths.config_file))
     except SupzError as exc:
         supervisord.options.logger.critical(f"supz: {exc}; using defaults")
         supz_config = SupzConfig()
-    pacer = install(supervisord, fast_spawn=fast_spawn_enabled(paths.config_file))
+    pacer = install(supervisord, fast_spawn=supz_config.fast_spawn)
     interface = SupzNamespaceRPCInterface(supervisord, paths, supz_config, pacer)
     interface.on_start()
     return interface
