@@ -81,8 +81,11 @@ def _remote_status(peer: Peer, settings: SyncSettings) -> dict[str, Any]:
 
 def peer_status(peer: Peer, settings: SyncSettings) -> dict[str, Any]:
     if peer.transport == LOCAL:
+        target = HostPaths(Path(peer.root))
+        if not target.config_file.exists():
+            return {"host": peer.spec, "error": f"no supz host there ({target.config_file} missing)"}
         try:
-            return local_status(HostPaths(Path(peer.root)))
+            return local_status(target)
         except SupzError as exc:
             return {"host": peer.spec, "error": str(exc)}
     if peer.transport == DAEMON:
