@@ -88,8 +88,11 @@ def check_policy(config: SupzConfig, action: str, name: str, yes: bool) -> None:
         raise PolicyRefused(f"refused: '{decision.rule}' needs a confirmation: add --yes")
 
 
-def app_context(action: str, layout: AppLayout, *extra: str, audit: bool = True) -> dict[str, Any]:
+def app_context(action: str, layout: AppLayout, *extra: str, audit: bool = True, confirmed: bool = False) -> dict[str, Any]:
+    """The extension's context for an action; `confirmed` carries --yes (the extension holds a
+    caller that is not root to the policy's confirmations too)."""
     ctx = context(f"app {action}", [str(layout.path), *extra])
+    ctx["confirmed"] = confirmed
     if not audit:
         ctx["audit"] = False
     return ctx
@@ -174,15 +177,15 @@ def start(env: AppEnv, layout: AppLayout, *, yes: bool = False) -> ActionReport:
         info = entry_info(client, name)
         ensure_owner(layout, info)
         if info.state and info.sha256 == spec.sha256:
-            _results(report, client.supz("unpark", [name], app_context("start", layout)), STARTED)
+            _results(report, client.supz("unpark", [name], app_context("start", layout, confirmed=yes)), STARTED)
             return report
         require_registry_write(env.paths, name)
         change = env.registry().add(name, spec.text, who=env.who(), replace=True, op="app start")
         report.say(f"{name}: program.ini registered as the active entry (generation {change.generation_after})")
-        updated = client.supz("update", [name], app_context("start", layout, audit=False))
+        updated = client.supz("update", [name], app_context("start", layout, audit=False, confirmed=yes))
         _results(report, updated, STARTED)
         if report.exit_code == ExitCode.OK:
-            started = client.supz("unpark", [name], app_context("start", layout, audit=False))
+            started = client.supz("unpark", [name], app_context("start", layout, audit=False, confirmed=yes))
             if any(item["status"] != "already running" for item in started["results"]):
                 _results(report, started, STARTED)
         _audit_own(env, "start", layout, change, report)
@@ -196,7 +199,7 @@ def stop(env: AppEnv, layout: AppLayout, *, yes: bool = False) -> ActionReport:
     report = ActionReport()
     with env.client() as client:
         registered_entry(client, layout)  # refuses an entry of the same name from another directory
-        _results(report, client.supz("park", [name], app_context("stop", layout)), {"parked": "stopped and parked"})
+        _results(report, client.supz("park", [name], app_context("stop", layout, confirmed=yes)), {"parked": "stopped and parked"})
     return report
 
 
@@ -210,20 +213,7 @@ def restart(env: AppEnv, layout: AppLayout, *, yes: bool = False) -> ActionRepor
         if info.state == "parked":
             raise PolicyRefused(f"{name}: parked (stopped on purpose): './sup_run.sh start' brings it back",
                                 thing=name)
-        try:
-            for result in client.supervisor("stopProcessGroup", name, True):
-                if result["status"] != Faults.SUCCESS:
-                    report.fail(f"{result['group']}:{result['name']}: ERROR ({result['description']})")
-            for result in client.supervisor("startProcessGroup", name, True):
-                spec = f"{result['group']}:{result['name']}"
-                if result["status"] == Faults.SUCCESS:
-                    report.say(f"{spec}: restarted")
-                else:
-                    report.fail(f"{spec}: ERROR ({result['description']})", ExitCode.DOWN)
-        except SupervisorFault as exc:
-            report.fail(f"{name}: ERROR (not loaded on this host: {exc})")
-        result = "ok" if report.exit_code == ExitCode.OK else "; ".join(report.lines)[:2000]
-        client.supz("audit", app_context("restart", layout), result)
+        _results(report, client.supz("restart", [name], app_context("restart", layout, confirmed=yes)), {})
     return report
 
 
@@ -239,13 +229,13 @@ def update(env: AppEnv, layout: AppLayout, *, yes: bool = False) -> ActionReport
         done = {"unchanged": "unchanged", "updated": "updated and restarted", "added": "added and started",
                 "removed": "removed"}
         if info.sha256 == spec.sha256:
-            _results(report, client.supz("update", [name], app_context("update", layout)), done)
+            _results(report, client.supz("update", [name], app_context("update", layout, confirmed=yes)), done)
             return report
         require_registry_write(env.paths, name)
         change = env.registry().write(name, spec.text, who=env.who(), op="app update")
         report.say(f"{name}: registry entry updated from program.ini (generation {change.generation_after}, "
                    f"{info.state})")
-        _results(report, client.supz("update", [name], app_context("update", layout, audit=False)), done)
+        _results(report, client.supz("update", [name], app_context("update", layout, audit=False, confirmed=yes)), done)
         _audit_own(env, "update", layout, change, report)
     return report
 

@@ -12,7 +12,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from supervisor.xmlrpc import Faults
 
 from supz.apps.conventions import AppLayout
 from supz.apps.control import RUNNING, ActionReport, AppEnv, app_context, check_policy, ensure_owner, entry_info
@@ -20,7 +19,7 @@ from supz.apps.health import HealthCheck, command_argv, validate_url, wait_healt
 from supz.apps.releases import Links, read_links, require_release, restore, switch
 from supz.errors import ExitCode, SupervisorFault, SupzError, UnknownEntry
 from supz.fsutil import file_lock
-from supz.supervisord.client import SupervisorClient
+from supz.supervisord.client import SupervisorClient, context
 
 # A process in one of these states runs (or is trying to): deploy restarts it on the new release.
 ACTIVE_STATES = ("RUNNING", "STARTING", "BACKOFF")
@@ -71,17 +70,8 @@ def _last_stderr_line(client: SupervisorClient, namespec: str) -> str:
     return lines[-1] if lines else ""
 
 
-def _stop(client: SupervisorClient, namespec: str) -> str | None:
-    try:
-        client.supervisor("stopProcess", namespec, True)
-    except SupervisorFault as exc:
-        if exc.fault_code != Faults.NOT_RUNNING:
-            return f"{namespec} did not stop: {exc}"
-    return None
-
-
 def _restart_one(client: SupervisorClient, namespec: str, health: HealthCheck, cwd: str) -> str | None:
-    """Stop, start, wait RUNNING past startsecs, check health: None when all went well."""
+    """Restart one process, wait RUNNING past startsecs, check health: None when all went well."""
     try:
         return _restart_checked(client, namespec, health, cwd)
     except SupzError as exc:
@@ -89,15 +79,15 @@ def _restart_one(client: SupervisorClient, namespec: str, health: HealthCheck, c
 
 
 def _restart_checked(client: SupervisorClient, namespec: str, health: HealthCheck, cwd: str) -> str | None:
-    problem = _stop(client, namespec)
-    if problem:
-        return problem
-    try:
-        client.supervisor("startProcess", namespec, True)
-    except SupervisorFault as exc:
-        why = str(exc).split(":", 1)[0].strip()
+    # supz.restart, not supervisor's stop and start: a stop through supervisor's API parks a
+    # single-process application. The deploy was permitted and confirmed by check_policy.
+    ctx = dict(context("app deploy", [namespec]), audit=False, confirmed=True)
+    outcome = client.supz("restart", [namespec], ctx)["results"][0]
+    if not outcome["ok"]:
+        if "did not stop" in outcome["message"]:
+            return f"{namespec} did not stop: {outcome['message']}"
         last = _last_stderr_line(client, namespec)
-        return f"{namespec} did not start ({why})" + (f"; its last error line: {last}" if last else "")
+        return f"{namespec} did not start ({outcome['message']})" + (f"; its last error line: {last}" if last else "")
     state = client.supervisor("getProcessInfo", namespec)["statename"]
     if state != RUNNING:
         return f"{namespec} is {state} after starting"

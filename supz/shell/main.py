@@ -45,10 +45,12 @@ class SupzController(Controller):
         self.supz_config = supz_config
         self.paths = paths
         self.assume_yes = assume_yes
+        self.confirmed = False
         super().__init__(options)
 
     def onecmd(self, line: str) -> Any:
         command, arg, _ = self.parseline(line)
+        self.confirmed = False
         if command:
             decision = decide(self.supz_config.policy, command, (arg or "").split())
             if decision.verdict is Verdict.REFUSE:
@@ -68,6 +70,8 @@ class SupzController(Controller):
                     self.output("not confirmed: nothing done")
                     self.exitstatus = ExitCode.REFUSED
                     return None
+            # The extension holds a caller that is not root to the same rule: it sees this flag.
+            self.confirmed = decision.verdict is Verdict.CONFIRM
         return super().onecmd(line)
 
     def upcheck(self) -> bool:

@@ -98,6 +98,11 @@ class SupzControllerPlugin(DefaultControllerPlugin):
             self._fail(int(exc.exit_code))
         return lines
 
+    def _context(self, command: str, args: list[str]) -> dict[str, Any]:
+        """The call's context; `confirmed` when the policy's confirmation was given (the extension
+        refuses an unconfirmed mass operation to a caller that is not root)."""
+        return dict(context(command, args), confirmed=bool(getattr(self.ctl, "confirmed", False)))
+
     def _audit(self, client: SupervisorClient, command: str, args: list[str], lines: list[str]) -> None:
         client.supz("audit", context(command, args), "; ".join(lines)[:2000] or "ok")
 
@@ -114,7 +119,7 @@ class SupzControllerPlugin(DefaultControllerPlugin):
         if "all" in names:
             registry = client.supz("getRegistry")
             if registry["active"]:
-                answer = client.supz("park", registry["active"], context("stop", names))
+                answer = client.supz("park", registry["active"], self._context("stop", names))
                 self._print_results(answer, {"parked": "stopped and parked"}, LSBInitExitStatuses.GENERIC)
             else:
                 self.ctl.output("no active application to stop")
@@ -136,7 +141,7 @@ class SupzControllerPlugin(DefaultControllerPlugin):
                 lines += [f"{line} (host-local: registry unchanged)"
                           for line in self._plain(client, "stop", name, "stopped", LSBInitExitStatuses.GENERIC)]
         if park:
-            answer = client.supz("park", park, context("stop", park))
+            answer = client.supz("park", park, self._context("stop", park))
             self._print_results(answer, {"parked": "stopped and parked"}, LSBInitExitStatuses.GENERIC)
         for line in lines:
             self.ctl.output(line)
@@ -160,7 +165,7 @@ class SupzControllerPlugin(DefaultControllerPlugin):
         client = self._client()
         done = {"unparked": "unparked and started", "started": "started", "already running": "already running"}
         if "all" in names:
-            answer = client.supz("activate", context("start", names))
+            answer = client.supz("activate", self._context("start", names))
             self._print_results(answer, done, LSBInitExitStatuses.NOT_RUNNING)
             parked = client.supz("getRegistry")["parked"]
             if parked:
@@ -178,7 +183,7 @@ class SupzControllerPlugin(DefaultControllerPlugin):
             else:
                 lines += self._plain(client, "start", name, "started", LSBInitExitStatuses.NOT_RUNNING)
         if unpark:
-            answer = client.supz("unpark", unpark, context("start", unpark))
+            answer = client.supz("unpark", unpark, self._context("start", unpark))
             self._print_results(answer, done, LSBInitExitStatuses.NOT_RUNNING)
         for line in lines:
             self.ctl.output(line)
@@ -199,38 +204,10 @@ class SupzControllerPlugin(DefaultControllerPlugin):
         if names is None:
             return
         client = self._client()
-        lines: list[str] = []
-        if "all" in names:
-            for result in client.supervisor("stopAllProcesses"):
-                if result["status"] != Faults.SUCCESS:
-                    lines.append(f"{result['group']}:{result['name']}: ERROR ({result['description']})")
-            for result in client.supervisor("startAllProcesses"):
-                spec = f"{result['group']}:{result['name']}"
-                ok = result["status"] in (Faults.SUCCESS, Faults.ALREADY_STARTED)
-                lines.append(f"{spec}: {'restarted' if ok else 'ERROR (' + result['description'] + ')'}")
-                if not ok:
-                    self._fail(LSBInitExitStatuses.NOT_RUNNING)
-        else:
-            resolved = self._resolve(client, names)
-            if resolved is None:
-                return
-            for name in names:
-                if resolved[name]["kind"] == "parked":
-                    lines.append(f"{name}: ERROR (parked: 'start {name}' brings it back)")
-                    self._fail(LSBInitExitStatuses.GENERIC)
-                    continue
-                if not resolved[name]["loaded"]:
-                    lines.append(f"{name}: ERROR (not loaded on this host)")
-                    self._fail(LSBInitExitStatuses.GENERIC)
-                    continue
-                group, _, process = name.partition(":")
-                target = name if process and process != "*" else f"{group}:*"
-                stopped = self._plain(client, "stop", target, "stopped", 0)
-                lines += [line for line in stopped if "ERROR" in line and "not running" not in line]
-                lines += self._plain(client, "start", target, "restarted", LSBInitExitStatuses.NOT_RUNNING)
-        for line in lines:
-            self.ctl.output(line)
-        self._audit(client, "restart", names, lines)
+        if "all" not in names and self._resolve(client, names) is None:
+            return
+        answer = client.supz("restart", names, self._context("restart", names))
+        self._print_results(answer, {}, LSBInitExitStatuses.NOT_RUNNING)
 
     def help_restart(self) -> None:
         self.ctl.output("restart <name>\t\tRestart an application (the registry is unchanged)")
@@ -286,7 +263,7 @@ class SupzControllerPlugin(DefaultControllerPlugin):
             return
         names = [n for n in arg.split() if n != "all"]
         client = self._client()
-        answer = client.supz("update", names, context("update", arg.split()))
+        answer = client.supz("update", names, self._context("update", arg.split()))
         for item in answer["results"]:
             if not item["ok"]:
                 self.ctl.output(f"{item['name']}: ERROR ({item['status']}: {item['message']})")
@@ -349,7 +326,7 @@ class SupzControllerPlugin(DefaultControllerPlugin):
             return
         ours = [n for n in names if resolved[n]["kind"] in ("active", "parked")]
         if ours:
-            answer = client.supz("remove", ours, context("remove", ours))
+            answer = client.supz("remove", ours, self._context("remove", ours))
             self._print_results(answer, {"removed": "stopped and removed from the registry (a copy is kept)"},
                                 LSBInitExitStatuses.GENERIC)
         rest = [n for n in names if n not in ours]
