@@ -129,7 +129,16 @@ def parse_program_text(
         priority = int(parser.saneget(wanted, "priority", "999"))
     except (ValueError, KeyError, configparser.Error) as exc:
         raise _fail(label, text, str(exc)) from exc
+    # A registry entry stops and kills its whole process group unless the file says otherwise:
+    # a `sh -c` wrapper's children must not outlive a stop (supervisor's default signals the
+    # wrapper alone). supervisor defaults killasgroup to stopasgroup, so an explicit
+    # stopasgroup decides both.
+    own_group_default = not parser.has_option(wanted, "stopasgroup")
     for process in processes:
+        if own_group_default:
+            process.stopasgroup = True
+            if not parser.has_option(wanted, "killasgroup"):
+                process.killasgroup = True
         if environment:
             env = dict(environment)
             env.update(process.environment or {})
