@@ -72,6 +72,16 @@ def new_server_options() -> Any:
     return options
 
 
+# What to do instead, for the sections people bring from their supervisor configs.
+SECTION_ADVICE = {
+    "eventlistener": "; an event listener (superlance's crashmail, memmon...) watches the whole supervisord "
+                     "of a host: make it a host-local program in etc/supz/host.d/ on each host",
+    "group": "; registry applications are not grouped: one application per file (numprocs for instances), "
+             "and supzcli stop/start take several names",
+    "fcgi-program": "; FastCGI programs are host-local programs: put the file in etc/supz/host.d/",
+}
+
+
 def parse_program_text(
     text: str,
     name: str,
@@ -107,8 +117,10 @@ def parse_program_text(
     if others:
         line = _line_of(text, f"[{others[0]}]")
         where = f"line {line}: " if line else ""
+        kind = others[0].split(":", 1)[0]
         raise InvalidProgramFile(
-            f"{label}: {where}section [{others[0]}] is not allowed: a program file holds only [{wanted}]",
+            f"{label}: {where}section [{others[0]}] is not allowed: a program file holds only [{wanted}]"
+            + SECTION_ADVICE.get(kind, ""),
             thing=label,
         )
     if wanted not in sections:

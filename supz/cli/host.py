@@ -111,6 +111,11 @@ def doctor(ctx: click.Context, env: Env) -> None:
     try:
         version = client.supz("getVersion")
         say(True, f"supervisord answers on {client.serverurl}, supz extension {version} loaded")
+        drift = client.supz("drift")
+        say(not drift, "supervisord runs exactly what the registry says" if not drift else
+            f"drift: {len(drift)} application(s) differ from the registry")
+        for item in drift:
+            say(False, f"drift {item['name']}: {item['state']}: {item['why']}")
     except SupzError as exc:
         say(False, str(exc))
     ctx.exit(ExitCode.ERROR if problems else ExitCode.OK)

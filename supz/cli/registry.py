@@ -10,7 +10,7 @@ import click
 
 from supz.audit import AuditLog, AuditRecord, current_who
 from supz.cli.env import Env, pass_env
-from supz.errors import EntryExists, SupervisordDown
+from supz.errors import EntryExists, ExitCode, SupervisordDown
 from supz.names import validate_name
 from supz.programfile import read_program_file
 from supz.supervisord.client import SupervisorClient, context
@@ -26,8 +26,11 @@ def registry() -> None:
 @click.option("--name", default=None, help="Program name [default: the file name without .conf/.ini].")
 @click.option("--replace", is_flag=True, help="Replace an active entry of the same name.")
 @pass_env
-def add(env: Env, file: Path, name: str | None, replace: bool) -> None:
-    """Validate FILE and make it an active entry; supervisord loads and starts it if running."""
+@click.pass_context
+def add(ctx: click.Context, env: Env, file: Path, name: str | None, replace: bool) -> None:
+    """Validate FILE and make it an active entry; supervisord loads and starts it if running.
+
+    Exit 1 when it does not reach RUNNING (the entry stays active: fix the file, `--replace`)."""
     if name is None:
         name = file.name.rsplit(".", 1)[0] if file.suffix in (".conf", ".ini") else file.name
     validate_name(name)
@@ -56,6 +59,8 @@ def add(env: Env, file: Path, name: str | None, replace: bool) -> None:
     AuditLog(env.paths.audit_log).append(
         AuditRecord("registry add", [str(file)], result, who, change.generation_before, change.generation_after)
     )
+    if result != "ok":
+        ctx.exit(ExitCode.ERROR)
 
 
 @registry.command("list")

@@ -135,3 +135,80 @@ def test_a_file_that_says_otherwise_keeps_supervisors_default(host: SupzHost) ->
     for pid, _ppid, cmd in list(_processes()):
         if cmd.strip() == child:
             os.kill(pid, 9)
+
+
+def test_a_program_killed_by_hand_is_drift(host: SupzHost) -> None:
+    command = unique_sleep()
+    host.add("once", program("once", command, extra="autorestart = false\n"))
+    host.wait_for(lambda: copies(command) == 1, what="the application")
+    assert host.supz("doctor").returncode == 0
+    for pid, _ppid, cmd in list(_processes()):
+        if cmd.strip() == command:
+            os.kill(pid, 9)
+    host.wait_for(lambda: host.states().get("once:once") == "EXITED", what="supervisord to see it exit")
+    doctor = host.supz("doctor")
+    assert doctor.returncode == 1 and "FAIL drift once: EXITED" in doctor.stdout
+    status = host.supz("status")
+    assert status.returncode == 1 and "drift: once EXITED" in status.stderr
+    assert host.supzcli("status").returncode == 3
+
+
+def test_a_stock_stop_stays_stopped_across_a_failover() -> None:
+    host = make_host("--ha")
+    try:
+        host.supz("failover", "notify", "INSTANCE", "supz", "MASTER", "100", "--wait", check=True)
+        command = unique_sleep()
+        host.add("web", program("web", command))
+        host.wait_for(lambda: copies(command) == 1, what="web")
+        stock = host.run("supervisorctl", "-c", str(host.paths.supervisord_conf), "stop", "web")
+        assert stock.returncode == 0, stock.stdout + stock.stderr
+        assert (host.paths.parked / "web.conf").exists()
+        for state in ("BACKUP", "MASTER"):
+            host.supz("failover", "notify", "INSTANCE", "supz", state, "100", "--wait", check=True)
+        assert copies(command) == 0 and host.supz("doctor").returncode == 0
+    finally:
+        destroy_host(host)
+
+
+def test_a_program_that_cannot_start_is_an_error_with_its_reason(host: SupzHost) -> None:
+    path = host.root / "ghost.conf"
+    path.write_text(program("ghost", "/nonexistent/bin/ghost", extra="startretries = 0\n"))
+    added = host.supz("registry", "add", str(path))
+    assert added.returncode != 0, added.stdout + added.stderr
+    assert "ghost" in added.stdout + added.stderr and "/nonexistent/bin/ghost" in added.stdout + added.stderr
+    host.supzcli("stop", "ghost")
+    started = host.supzcli("start", "ghost")
+    assert started.returncode != 0 and "ERROR" in started.stdout, started.stdout
+
+
+LISTENER = """\
+import sys
+while True:
+    sys.stdout.write("READY\\n"); sys.stdout.flush()
+    header = dict(part.split(":") for part in sys.stdin.readline().split())
+    sys.stdin.read(int(header["len"]))
+    with open(sys.argv[1], "a") as seen:
+        seen.write(header["eventname"] + "\\n")
+    sys.stdout.write("RESULT 2\\nOK"); sys.stdout.flush()
+"""
+
+
+def test_event_listeners_are_host_local_and_groups_are_refused_with_advice(host: SupzHost) -> None:
+    import sys
+
+    script, seen = host.root / "listener.py", host.root / "events.txt"
+    script.write_text(LISTENER)
+    (host.paths.host_programs / "crashwatch.conf").write_text(
+        f"[eventlistener:crashwatch]\ncommand = {sys.executable} {script} {seen}\nevents = PROCESS_STATE_EXITED\n")
+    assert "crashwatch: added process group" in host.supzcli("update").stdout
+    command = unique_sleep()
+    host.add("app", program("app", command, extra="autorestart = false\n"))
+    for pid, _ppid, cmd in list(_processes()):
+        if cmd.strip() == command:
+            os.kill(pid, 9)
+    host.wait_for(lambda: seen.exists() and "PROCESS_STATE_EXITED" in seen.read_text(), what="the listener's event")
+    for section, advice in (("eventlistener:crashwatch", "host.d"), ("group:apps", "one application per file")):
+        path = host.root / "crashwatch.conf"
+        path.write_text(f"[{section}]\ncommand = /bin/true\nprograms = app\n")
+        refused = host.supz("registry", "add", str(path))
+        assert refused.returncode == 2 and advice in refused.stderr, refused.stderr
