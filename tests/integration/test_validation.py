@@ -212,3 +212,20 @@ def test_event_listeners_are_host_local_and_groups_are_refused_with_advice(host:
         path.write_text(f"[{section}]\ncommand = /bin/true\nprograms = app\n")
         refused = host.supz("registry", "add", str(path))
         assert refused.returncode == 2 and advice in refused.stderr, refused.stderr
+
+
+def test_init_again_stops_an_older_install_including_the_registry() -> None:
+    host = make_host(up=False)
+    try:
+        conf = host.paths.supervisord_conf
+        old = f"{host.paths.active}/*.conf"
+        conf.write_text(conf.read_text().replace(f"files = {host.paths.host_programs}/*.conf",
+                                                 f"files = {host.paths.host_programs}/*.conf {old}"))
+        doctor = host.supz("doctor")
+        assert doctor.returncode == 1 and f"includes {old}" in doctor.stdout
+        again = host.supz("init")
+        assert again.returncode == 0 and f"no longer includes {old}" in again.stdout
+        assert old not in conf.read_text()
+        assert "does not include the registry folder" in host.supz("doctor").stdout
+    finally:
+        destroy_host(host)
