@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,14 +18,29 @@ def _bench_roots() -> set[str]:
     return {p.name for p in Path("/tmp").glob("supzb-*")}
 
 
+def run_bench(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """`python -m bench ARGS`; past the timeout it gets Ctrl-C first, so it tears its hosts down
+    (a plain kill would leave their supervisords running)."""
+    argv = [sys.executable, "-m", "bench", *args]
+    with subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as bench:
+        try:
+            out, err = bench.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            bench.send_signal(signal.SIGINT)
+            try:
+                out, err = bench.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                bench.kill()
+                out, err = bench.communicate()
+            pytest.fail(f"the benchmark did not finish in {timeout:g} s:\n{err[-2000:]}")
+    return subprocess.CompletedProcess(argv, bench.returncode, out, err)
+
+
 def test_bench_runs_every_case_and_cleans_up(tmp_path: Path) -> None:
     before = _bench_roots()
     out = tmp_path / "figures.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--programs", "3", "--status-programs", "3", "--repeat", "1",
-         "--json", str(out), "--no-results-md", "--only", "lifecycle", "--only", "status"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
-    )
+    result = run_bench(["--programs", "3", "--status-programs", "3", "--repeat", "1",
+                        "--json", str(out), "--no-results-md", "--only", "lifecycle", "--only", "status"], 300)
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(out.read_text())
     assert [c["case"] for c in figures["cases"]] == [
