@@ -59,11 +59,9 @@ def test_bench_sync_rows_compare_with_lsyncd(tmp_path) -> None:  # type: ignore[
     if shutil.which("lsyncd") is None:
         pytest.skip("lsyncd is not installed (./bin/bootstrap installs it as root)")
     out = tmp_path / "bench.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--only", "sync", "--json", str(out), "--",
-         "--transports", "local", "--entries", "10", "--singles", "3", "--burst", "20", "--bursts", "1",
-         "--idle-seconds", "1", "--rss-entries", "20", "--json", str(tmp_path / "sync.json")],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    result = run_bench(["--only", "sync", "--json", str(out), "--",
+                        "--transports", "local", "--entries", "10", "--singles", "3", "--burst", "20", "--bursts", "1",
+                        "--idle-seconds", "1", "--rss-entries", "20", "--json", str(tmp_path / "sync.json")], 300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "sync: one changed entry visible on the peer, p99 (local)" in result.stdout
     assert "sync: 20 changed entries until the peer converges (local)" in result.stdout
