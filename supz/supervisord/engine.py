@@ -32,8 +32,39 @@ START_FAILED = (ProcessStates.BACKOFF, ProcessStates.FATAL, ProcessStates.EXITED
 # How often a stop wait looks again: from a quick first look, backing off while nothing changes.
 STOP_RECHECK = (0.02, 0.25)
 # supervisord calls a deferred callback again only when this much time has passed since the last
-# call; a wake-up requested sooner than that would turn the loop without calling it.
-CALLBACK_DELAY = 0.02
+# call; a wake-up requested sooner than that would turn the loop without calling it. Short, so a
+# sliced bulk operation resumes on the next turn of the loop.
+CALLBACK_DELAY = 0.005
+# A bulk operation works at most this long before it lets supervisord's loop turn (answer other
+# RPCs, reap, log): at 2000 programs no call then waits more than about one slice.
+SLICE_SECONDS = 0.04
+
+
+class Slicer:
+    """Cuts a long loop into slices of `budget` seconds; between them supervisord's loop turns.
+
+        slicer = Slicer()
+        for name in names:
+            ...                        # spawn one program
+            yield from slicer.breathe()
+    """
+
+    def __init__(self, budget: float | None = None) -> None:
+        self.budget = SLICE_SECONDS if budget is None else budget
+        self.started = time.monotonic()
+        self.slices = 1
+
+    def due(self) -> bool:
+        """Has this slice used its budget?"""
+        return time.monotonic() - self.started >= self.budget
+
+    def breathe(self) -> Generator[object, None, None]:
+        """Yield to supervisord's loop when this slice has used its budget; resume a fresh one."""
+        if not self.due():
+            return
+        yield time.time()
+        self.started = time.monotonic()
+        self.slices += 1
 
 
 def drive(

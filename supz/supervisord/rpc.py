@@ -28,12 +28,11 @@ from supz.paths import HostPaths, resolve_root
 from supz.programfile import ProgramSpec, read_program_file
 from supz.registry import EntryState, Registry, Who
 from supz.role import HA_ROLE, read_role
-from supz.supervisord.engine import Operation, Outcome, ProcessTable, drive, wait_started, wait_stopped
+from supz.supervisord.engine import Operation, Outcome, ProcessTable, Slicer, drive, wait_started, wait_stopped
 from supz.supervisord.faults import as_rpc_error as _fault
 from supz.supervisord.queries import QueryMethods
 from supz.supervisord.specs import SpecCache
 from supz.supervisord.tuning import Pacer, fast_spawn_enabled, install
-
 
 
 class Context:
@@ -158,7 +157,12 @@ class SupzNamespaceRPCInterface(QueryMethods):
         return time.monotonic() + max(secs) + self.config.deadline_margin
 
     def _load_and_start(self, names: list[str], outcomes: dict[str, Outcome], wait: bool) -> Operation:
-        """Load each active entry not loaded yet, start every process not running, wait for RUNNING."""
+        """Load each active entry not loaded yet, start every process not running, wait for RUNNING.
+
+        Loading and spawning go in slices (`Slicer`): between two, supervisord's loop turns, so
+        its clients (the vrrp check among them) are answered while a thousand programs start.
+        """
+        slicer = Slicer()
         fresh = []
         for name in names:
             if not self.table.loaded(name):
@@ -166,6 +170,10 @@ class SupzNamespaceRPCInterface(QueryMethods):
                     fresh.append(self._spec(name).group_config)
                 except InvalidProgramFile as exc:
                     outcomes[name].ok, outcomes[name].status, outcomes[name].message = False, "invalid", exc.message
+            if slicer.due():
+                self.table.load_all(fresh)
+                fresh = []
+                yield from slicer.breathe()
         self.table.load_all(fresh)
         spawned = []
         for name in names:
@@ -178,6 +186,7 @@ class SupzNamespaceRPCInterface(QueryMethods):
             else:
                 outcome.status = outcome.status or "already running"
             spawned.extend(started)
+            yield from slicer.breathe()
         if not wait or not spawned:
             return outcomes
         failures = yield from wait_started(spawned, self._start_deadline(names))
@@ -189,13 +198,27 @@ class SupzNamespaceRPCInterface(QueryMethods):
         return outcomes
 
     def _stop_and_unload(self, names: list[str], outcomes: dict[str, Outcome]) -> Operation:
-        """Stop every process of `names` and remove their groups; failures are marked, not raised."""
+        """Stop every process of `names` and remove their groups; failures are marked, not raised.
+
+        Signals are sent and groups removed in slices, as `_load_and_start` spawns.
+        """
+        slicer = Slicer()
         asked = []
         for name in names:
             asked.extend(self.table.stop(name))
+            yield from slicer.breathe()
         still = yield from wait_stopped(asked, self._stop_deadline(names))
         stuck = {p.group.config.name for p in still}
-        unloaded = set(self.table.unload_all([n for n in names if n not in stuck]))
+        unloaded: set[str] = set()
+        batch: list[str] = []
+        for name in names:
+            if name not in stuck:
+                batch.append(name)
+            if slicer.due():
+                unloaded.update(self.table.unload_all(batch))
+                batch = []
+                yield from slicer.breathe()
+        unloaded.update(self.table.unload_all(batch))
         for name in names:
             if name in stuck:
                 outcomes[name].ok = False
@@ -403,9 +426,6 @@ class SupzNamespaceRPCInterface(QueryMethods):
             startable = [n for n in to_start if outcomes[n].ok]
             self.table.load_all([fresh[n].group_config for n in startable])
             yield from self._load_and_start(startable, outcomes, wait=True)
-            for name in startable:
-                if outcomes[name].status == "started":
-                    outcomes[name].status = "added"
             changed = [o for o in outcomes.values() if o.status != "unchanged" or not o.ok]
             if changed:
                 self._audit(ctx, None, self._summary(outcomes), generation, generation)
