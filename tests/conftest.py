@@ -179,6 +179,13 @@ def make_host(*init_args: str, up: bool = True, netns: str | None = None) -> Sup
     return host
 
 
+def allow_changes_off_master(host: SupzHost, allow: bool = True) -> None:
+    """Seeding an HA host that is not MASTER: registry changes there are refused unless allowed."""
+    from supz.config import set_options
+
+    set_options(host.paths.config_file, "failover", {"changes_off_master": "yes" if allow else "no"})
+
+
 def destroy_host(host: SupzHost) -> None:
     """Tear down at once: SIGKILL the host's supervisord and its whole tree, remove the root."""
     try:

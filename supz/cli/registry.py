@@ -10,6 +10,7 @@ import click
 from supz.audit import AuditLog, AuditRecord, current_who
 from supz.cli.env import Env, pass_env
 from supz.errors import EntryExists, SupervisordDown
+from supz.failover.guard import require_master
 from supz.names import validate_name
 from supz.programfile import read_program_file
 from supz.supervisord.client import SupervisorClient, context
@@ -34,6 +35,7 @@ def add(env: Env, file: Path, name: str | None, replace: bool) -> None:
     if not spec.autostart:
         raise click.UsageError(f"{file}: autostart=false: an active entry must run; park it to keep it stopped")
     config = env.config
+    require_master(env.paths, config.ha_enabled)
     who = current_who(config.host)
     reg = env.registry()
     try:

@@ -141,8 +141,10 @@ def adapt_real_host(paths: HostPaths, report: InitReport) -> None:
     supervisord = Path(sys.executable).parent / "supervisord"
     text = (
         "# written by supz init: run supervisord from supz's environment so it can load the extension\n"
+        "# and end every process of the unit with it (no program outlives its supervisord)\n"
         "[Service]\nExecStart=\n"
         f"ExecStart={supervisord} -n -c {conf}\n"
+        "KillMode=control-group\n"
     )
     if not dropin.exists() or dropin.read_text(encoding="utf-8") != text:
         dropin.parent.mkdir(parents=True, exist_ok=True)

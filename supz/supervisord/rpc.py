@@ -12,6 +12,7 @@ Load it with:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -23,6 +24,8 @@ from supervisor.xmlrpc import Faults
 from supz.audit import AuditLog, AuditRecord
 from supz.config import SupzConfig, load_config
 from supz.errors import InvalidProgramFile, OperationFailed, SupzError, UnknownEntry
+from supz.failover.guard import require_master
+from supz.host.leftovers import mark, sweep
 from supz.names import validate_name
 from supz.paths import HostPaths, resolve_root
 from supz.programfile import ProgramSpec, read_program_file
@@ -67,8 +70,12 @@ class SupzNamespaceRPCInterface(QueryMethods):
     # ---- lifecycle -----------------------------------------------------------------------
 
     def on_start(self) -> None:
-        """Runs before supervisord starts any process: recover the registry, enforce the role."""
+        """Runs before supervisord starts any process: end what an earlier supervisord of this
+        root left running, recover the registry, enforce the role."""
         logger = self.table.logger()
+        swept = sweep(self.paths)
+        if swept.count:
+            logger.warn(f"supz: {swept.describe()}: {', '.join(map(str, swept.terminated + swept.killed))}")
         system = Who(user="supervisord", real_user="supervisord", host=self.config.host)
         try:
             change = self.registry.recover(who=system)
@@ -254,6 +261,7 @@ class SupzNamespaceRPCInterface(QueryMethods):
         return self._drive(self._park(names, ctx))
 
     def _park(self, names: Any, ctx: Context) -> Operation:
+        require_master(self.paths, self.config.ha_enabled)
         return (yield from self._stop_then_commit(
             names, ctx, "parked", skip=EntryState.PARKED, skip_status="already parked",
             commit=lambda done: self.registry.park(done, who=ctx.who),
@@ -297,6 +305,7 @@ class SupzNamespaceRPCInterface(QueryMethods):
         return self._drive(self._unpark(names, ctx, wait))
 
     def _unpark(self, names: Any, ctx: Context, wait: bool) -> Operation:
+        require_master(self.paths, self.config.ha_enabled)
         names = self._names(names)
         for name in names:
             self.registry.get(name)
@@ -440,6 +449,7 @@ class SupzNamespaceRPCInterface(QueryMethods):
         return self._drive(self._remove(names, ctx))
 
     def _remove(self, names: Any, ctx: Context) -> Operation:
+        require_master(self.paths, self.config.ha_enabled)
         return (yield from self._stop_then_commit(
             names, ctx, "removed",
             commit=lambda done: self.registry.remove(done, who=ctx.who, keep_in=self.paths.removed),
@@ -457,6 +467,10 @@ class SupzNamespaceRPCInterface(QueryMethods):
 def make_rpcinterface(supervisord: Any, **config: str) -> SupzNamespaceRPCInterface:
     """supervisord's factory hook: `root` names the host root (default $SUPZ_ROOT or /)."""
     paths = resolve_root(config.get("root"))
+    # Every program this supervisord spawns inherits the mark: `leftovers.sweep` finds them all
+    # should this supervisord die.
+    name, value = mark(paths)
+    os.environ[name] = value
     try:
         supz_config = load_config(paths.config_file)
     except SupzError as exc:

@@ -180,3 +180,26 @@ def test_activation_yields_to_supervisord_between_slices(paths: HostPaths, monke
         supervisord.tick()
     assert {r["status"] for r in result["results"]} == {"started"}
     assert turns >= 5, "the 40 spawns (200 ms) must be cut in slices of 20 ms"
+
+
+def test_registry_changes_on_a_host_that_is_not_master_are_refused(paths: HostPaths) -> None:
+    """Only a MASTER pushes: a park, unpark or remove on a BACKUP would be lost, so it is refused."""
+    import json
+
+    from supz.config import set_options
+
+    iface, supervisord = make(paths, ["a", "b"], ha=True)
+    write_role(paths, "BACKUP")
+    paths.last_master.write_text(json.dumps({"host": "host-b"}))
+    before = Registry(paths, host="h").generation
+    for call in (lambda: iface.park(["a"], CTX), lambda: iface.unpark(["a"], CTX), lambda: iface.remove(["b"], CTX)):
+        with pytest.raises(RPCError) as refused:
+            settle(call(), supervisord)
+        assert refused.value.code == 1009
+        assert "this host is BACKUP" in refused.value.text and "host-b" in refused.value.text
+    assert Registry(paths, host="h").generation == before
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text("[failover]\n")
+    set_options(paths.config_file, "failover", {"changes_off_master": "yes"})
+    answer = settle(iface.park(["a"], CTX), supervisord)
+    assert answer["results"][0]["status"] == "parked"
