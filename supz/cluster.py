@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
 from supz.config import load_config
 from supz.errors import ExitCode, SupzError
+from supz.failover.damping import read_damping
 from supz.failover.settings import load_failover_settings
 from supz.paths import HostPaths
 from supz.registry import Registry
@@ -24,6 +26,8 @@ from supz.sync.settings import DAEMON, LOCAL, Peer, SyncSettings, load_sync_sett
 from supz.sync.state import read_status
 
 STATUS_TIMEOUT = 10.0
+# Problems that make `status --cluster` fail (exit 1); the others are warnings (exit 2).
+ERRORS = ("split brain", "failover frozen")
 
 
 def vip_held(vip: str) -> bool | None:
@@ -43,6 +47,9 @@ def local_status(paths: HostPaths) -> dict[str, Any]:
     except SupzError as exc:
         view["vip_held"] = None
         view["error"] = str(exc)
+    damping = read_damping(paths)
+    view["failover"] = {"frozen": damping.frozen_reason if damping.frozen else None,
+                        "hold_down": round(max(0.0, damping.hold_until - time.time()), 1)}
     registry = Registry(paths, host=config.host)
     active, parked = registry.active_names(), registry.parked_names()
     view.update(generation=registry.generation, active=len(active), parked=len(parked))
@@ -95,8 +102,13 @@ class ClusterView:
     problems: list[str] = field(default_factory=list)
 
     @property
+    def errors(self) -> list[str]:
+        """The problems that are errors (exit 1), not warnings."""
+        return [p for p in self.problems if p.startswith(ERRORS)]
+
+    @property
     def exit_code(self) -> int:
-        if any(p.startswith("split brain") for p in self.problems):
+        if self.errors:
             return ExitCode.ERROR
         return ExitCode.USAGE if self.problems else ExitCode.OK
 
@@ -112,5 +124,7 @@ def cluster_status(paths: HostPaths) -> ClusterView:
         view.problems.append(f"split brain: {len(masters)} MASTERs ({', '.join(masters)})")
     if len(holders) > 1:
         view.problems.append(f"split brain: the VIP is on {len(holders)} hosts ({', '.join(holders)})")
+    view.problems += [f"failover frozen on {h['host']}: {h['failover']['frozen']}" for h in hosts
+                      if (h.get("failover") or {}).get("frozen")]
     view.problems += [f"{h['host']}: unreachable: {h['error']}" for h in hosts[1:] if "error" in h and "role" not in h]
     return view

@@ -30,8 +30,8 @@ HEADER = f"{'host':<16} {'role':<8} {'vip':<4} {'sv':<5} {'active':>6} {'parked'
 def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
     """Role, VIP, supervisord, active / parked / running counts, generation and sync lag.
 
-    With --cluster, two MASTERs at once (split brain) is an error (exit 1); an unreachable
-    peer exits 2.
+    With --cluster, two MASTERs at once (split brain) or a host whose failover is frozen
+    (flapping) is an error (exit 1); an unreachable peer exits 2.
     """
     if not cluster:
         view = local_status(env.paths)
@@ -45,7 +45,7 @@ def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
         for view in result.hosts:
             click.echo(_row(view))
         for problem in result.problems:
-            click.echo(f"ERROR: {problem}" if problem.startswith("split") else f"warning: {problem}", err=True)
+            click.echo(f"ERROR: {problem}" if problem in result.errors else f"warning: {problem}", err=True)
     ctx.exit(result.exit_code)
 
 
