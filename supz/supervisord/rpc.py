@@ -170,18 +170,21 @@ class SupzNamespaceRPCInterface(QueryMethods):
         its clients (the vrrp check among them) are answered while a thousand programs start.
         """
         slicer = Slicer()
-        fresh = []
+        loaded = []
         for name in names:
             if not self.table.loaded(name):
                 try:
-                    fresh.append(self._spec(name).group_config)
+                    config = self._spec(name).group_config
                 except InvalidProgramFile as exc:
                     outcomes[name].ok, outcomes[name].status, outcomes[name].message = False, "invalid", exc.message
+                else:
+                    self.table.add(config)
+                    loaded.append(config)
             if slicer.due():
-                self.table.load_all(fresh)
-                fresh = []
+                self.table.remember(loaded)
+                loaded = []
                 yield from slicer.breathe()
-        self.table.load_all(fresh)
+        self.table.remember(loaded)
         spawned = []
         for name in names:
             outcome = outcomes[name]

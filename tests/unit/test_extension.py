@@ -154,13 +154,15 @@ def test_bad_names_are_faults_and_touch_nothing(paths: HostPaths) -> None:
 
 
 def test_activation_yields_to_supervisord_between_slices(paths: HostPaths, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A spawn that takes 5 ms: 40 of them must not hold supervisord's loop in one piece."""
+    """A spawn that takes 5 ms: with a client waiting, 40 of them must not hold supervisord's loop
+    in one piece."""
     import time
 
     from supz.supervisord import engine
     from tests.unit.fakes import FakeProcess
 
     monkeypatch.setattr(engine, "SLICE_SECONDS", 0.02)
+    monkeypatch.setattr(engine, "clients_waiting", lambda: True)
     spawn = FakeProcess.spawn
 
     def slow_spawn(self: FakeProcess) -> None:
