@@ -80,14 +80,19 @@ def transitions_since(node: Node, since: float) -> list[tuple[str, str]]:
 
 
 def start_pair(a: Node, b: Node, names: list[str], text: Callable[[str], str] = sleep_program) -> None:
-    seed(a, names, text)
+    if len(names) <= 50:
+        seed(a, names, text)
+    else:  # in-process, as `supz registry add` would, without a CLI start per entry
+        registry = Registry(a.supz.paths, host="host-a")
+        for name in names:
+            registry.add(name, text(name), who=current_who("host-a"))
     a.start_keepalived()
     wait("A to become MASTER and run every application",
          lambda: a.role() == "MASTER" and copies(a, b) == {n: [1, 0] for n in names}, timeout=120)
     wait("A's transition to end", lambda: ("BACKUP", "MASTER") in transitions_since(a, 0), timeout=120)
     b.start_keepalived()
     wait("B to settle as BACKUP", lambda: b.role() == "BACKUP")
-    wait("B to hold A's registry", lambda: content(a.supz) == content(b.supz), timeout=60)
+    wait("B to hold A's registry", lambda: content(a.supz) == content(b.supz), timeout=120)
 
 
 def test_applications_never_run_on_both_hosts(pair: tuple[Node, Node, str]) -> None:
@@ -187,10 +192,10 @@ class StallProbe:
 
 
 def test_a_failover_at_scale_settles_at_once(pair: tuple[Node, Node, str]) -> None:
-    """300 entries (startsecs 1; 2000 in ./bin/bench): kill -9 of the MASTER's keepalived moves
-    them once, and nothing flaps afterwards."""
+    """300 entries (startsecs 1; SUPZ_FAILOVER_PROGRAMS=2000 for the figure in bench/RESULTS.md):
+    kill -9 of the MASTER's keepalived moves them once, and nothing flaps for the next 60 s."""
     a, b, _ = pair
-    count = 300
+    count = int(os.environ.get("SUPZ_FAILOVER_PROGRAMS", "300"))
     names = [f"big{i:04d}" for i in range(count)]
     for node in (a, b):
         node.supz.supz("keepalived", "render", "--write", check=True)
@@ -207,7 +212,7 @@ def test_a_failover_at_scale_settles_at_once(pair: tuple[Node, Node, str]) -> No
         took = wait("every program RUNNING on B", lambda: b.role() == "MASTER" and all_running(), timeout=120)
     print(f"\n{count} programs: kill -9 of the MASTER's keepalived to all RUNNING on the new MASTER: {took:.2f}s; "
           f"longest getState wait on B meanwhile: {probe.longest * 1000:.0f} ms over {probe.calls} calls")
-    quiet = 30.0
+    quiet = 60.0
     while time.monotonic() - killed < quiet:
         time.sleep(1)
     assert transitions_since(b, since) == [("BACKUP", "MASTER")]
