@@ -56,3 +56,22 @@ def test_the_watchdog_ends_a_master_whose_keepalived_went_silent(paths: HostPath
     assert [(r.previous, r.to) for r in done] == [("MASTER", "FAULT")]
     assert read_role(paths) == "FAULT"
     assert watch_once(paths, settings, "h") == []  # not MASTER any more
+
+
+def test_pull_before_activation_asks_a_silent_peer_again_within_its_budget(paths: HostPaths, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A slow peer is not a dead one: silent twice, then it answers with a newer registry."""
+    from supz.failover import pull
+    from supz.sync import peers
+    from supz.sync.peers import PeerView, PullResult
+
+    answers = [PeerView("b", False, error="timeout"), PeerView("b", False, error="timeout"), PeerView("b", True, 7)]
+    monkeypatch.setattr(peers, "peer_generations", lambda _paths: [answers.pop(0)])
+    monkeypatch.setattr(peers, "pull_from", lambda _paths, peer: PullResult(peer, "pulled", 0, 7))
+    monkeypatch.setattr(pull, "RETRY_PAUSE", 0.01)
+    monkeypatch.setattr(pull.Registry, "generation", property(lambda self: 0))
+    decided = pull.pull_if_newer(paths, budget=3.0)
+    assert decided.startswith("pulled generation 7 from b") and "after 3 attempt(s)" in decided
+
+    monkeypatch.setattr(peers, "peer_generations", lambda _paths: [PeerView("b", False, error="timeout")])
+    decided = pull.pull_if_newer(paths, budget=0.1)
+    assert "taken as dead" in decided and "b: timeout" in decided
