@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,9 +20,10 @@ from collections.abc import Callable
 import pytest
 
 from supz.audit import current_who
+from supz.config import set_options
 from supz.registry import Registry
 from supz.role import write_role
-from tests.conftest import BIN, destroy_host, make_host, sleep_program
+from tests.conftest import BIN, REPO, destroy_host, make_host, sleep_program
 from tests.integration.procs import programs_by_root
 from tests.integration.test_keepalived import REASON, Node, pair, seed, wait  # noqa: F401 - pair is a fixture
 from tests.synchelp import content
@@ -220,9 +222,28 @@ def test_a_failover_at_scale_settles_at_once(pair: tuple[Node, Node, str]) -> No
     assert all_running() and copies(b, a) == {n: [1, 0] for n in names}
 
 
-def test_a_lossy_link_loses_no_change(pair: tuple[Node, Node, str]) -> None:
-    """10% of A's outgoing packets dropped (nftables in A's namespace): 50 changes on the MASTER
-    all reach B, changes on B are refused, and after a failover B activates the newest registry."""
+def slow_peers(a: Node, b: Node, delay: float) -> None:
+    """Route each host's sync traffic (ssh, rsync) through a forwarder in its own namespace that
+    delays every chunk by `delay`, both ways (tests/integration/slowlink.py)."""
+    key = a.supz.root / "ssh" / "id"
+    for node, other in ((a, b), (b, a)):
+        forwarder = node.net.popen([sys.executable, "-m", "tests.integration.slowlink", "127.0.0.1", str(SLOW_PORT),
+                                    other.net.address, "22", str(delay)], cwd=str(REPO), stdout=subprocess.PIPE)
+        assert forwarder.stdout is not None and forwarder.stdout.readline().strip() == b"ready"
+        forwarder.stdout.close()
+        ssh = (f"-i {key} -p {SLOW_PORT} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "
+               "-o BatchMode=yes -o ConnectTimeout=2 -o ServerAliveInterval=1 -o ServerAliveCountMax=3")
+        set_options(node.supz.paths.config_file, "sync", {"peers": f"root@127.0.0.1:{other.supz.root}",
+                                                           "ssh_options": ssh})
+
+
+SLOW_PORT = 2201
+
+
+def test_a_lossy_slow_link_loses_no_change(pair: tuple[Node, Node, str]) -> None:
+    """10% of A's outgoing packets dropped (nftables in A's namespace) and 150 ms each way on the
+    sync traffic (a userspace forwarder): 50 changes on the MASTER all reach B, changes on B are
+    refused, and after a failover B activates the newest registry, pulling it from A itself."""
     a, b, _ = pair
     names = [f"web{i}" for i in range(5)]
     start_pair(a, b, names)
@@ -230,25 +251,29 @@ def test_a_lossy_link_loses_no_change(pair: tuple[Node, Node, str]) -> None:
             '  oifname "eth0" numgen random mod 10 == 0 drop\n }\n}\n'
     loaded = a.net.run(["nft", "-f", "-"], input=rules)
     assert loaded.returncode == 0, loaded.stderr
+    slow_peers(a, b, 0.15)
     ctx = {"user": "root", "real_user": "root", "command": "test", "args": []}
     for i in range(50):
         name = names[i % len(names)]
         method = "park" if (i // len(names)) % 2 == 0 else "unpark"
         a.supz.call("supz", method, [name], ctx)
-    wait("B to hold all 50 changes", lambda: content(a.supz) == content(b.supz), timeout=90)
-    assert content(b.supz)[0] == content(a.supz)[0]
+    wait("B to hold all 50 changes", lambda: content(a.supz) == content(b.supz), timeout=120)
 
     refused = b.supz.supzcli("stop", names[0])
     assert refused.returncode == 4 and "host-a" in refused.stdout + refused.stderr, refused.stdout + refused.stderr
     assert content(a.supz) == content(b.supz)
 
-    # One more change, and A's keepalived dies at once: B must not activate an older registry.
+    # A's syncer stops (it would have pushed), one more change, and A's keepalived dies: B must
+    # not activate an older registry; it pulls the newest from A over the slow, lossy link.
+    a.supz.call("supervisor", "stopProcess", "supz-sync")
     a.supz.call("supz", "park", [names[1]], ctx)
     newest = content(a.supz)
+    assert content(b.supz)[0] < newest[0]
     a.kill_keepalived()
     wait("B to become MASTER", lambda: b.role() == "MASTER", timeout=30)
     wait("B to run A's newest active set",
          lambda: copies(b, a) == {n: [1, 0] for n in names if n != names[1]}, timeout=30)
-    assert content(b.supz)[0] == newest[0]
+    assert content(b.supz) == newest
     decision = [json.loads(line) for line in b.supz.paths.failover_log.read_text().splitlines()][-1]
     print(f"\nB's pull before activation: {decision.get('pull')}")
+    assert "pulled generation" in decision.get("pull", "")
