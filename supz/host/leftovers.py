@@ -109,9 +109,9 @@ def sweep(paths: HostPaths, grace: float = 3.0, keep: set[int] | frozenset[int] 
     the programs get SIGTERM and `grace` seconds, then SIGKILL. Looks twice, so a child forked
     while the first round was being signalled is caught as well.
     """
-    if supervisord_pid is not None and supervisord_pid not in keep and _alive(supervisord_pid):
-        if supervisord_pid not in _ancestors(os.getpid()):
-            _signal(supervisord_pid, signal.SIGKILL)
+    # Only a process carrying this root's mark: a stale pid file may name a reused pid.
+    if supervisord_pid is not None and supervisord_pid in find_leftovers(paths, keep):
+        _signal(supervisord_pid, signal.SIGKILL)
     terminated: list[int] = []
     killed: list[int] = []
     for _ in range(2):
