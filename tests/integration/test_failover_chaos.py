@@ -88,13 +88,16 @@ def start_pair(a: Node, b: Node, names: list[str], text: Callable[[str], str] = 
         registry = Registry(a.supz.paths, host="host-a")
         for name in names:
             registry.add(name, text(name), who=current_who("host-a"))
+    # The check's timing follows the program count (fall grows by one per thousand).
+    a.supz.supz("keepalived", "render", "--write", check=True)
     a.start_keepalived()
     wait("A to become MASTER and run every application",
          lambda: a.role() == "MASTER" and copies(a, b) == {n: [1, 0] for n in names}, timeout=120)
     wait("A's transition to end", lambda: ("BACKUP", "MASTER") in transitions_since(a, 0), timeout=120)
+    wait("B to hold A's registry", lambda: content(a.supz) == content(b.supz), timeout=120)
+    b.supz.supz("keepalived", "render", "--write", check=True)
     b.start_keepalived()
     wait("B to settle as BACKUP", lambda: b.role() == "BACKUP")
-    wait("B to hold A's registry", lambda: content(a.supz) == content(b.supz), timeout=120)
 
 
 def test_applications_never_run_on_both_hosts(pair: tuple[Node, Node, str]) -> None:
@@ -199,8 +202,6 @@ def test_a_failover_at_scale_settles_at_once(pair: tuple[Node, Node, str]) -> No
     a, b, _ = pair
     count = int(os.environ.get("SUPZ_FAILOVER_PROGRAMS", "300"))
     names = [f"big{i:04d}" for i in range(count)]
-    for node in (a, b):
-        node.supz.supz("keepalived", "render", "--write", check=True)
     start_pair(a, b, names, text=lambda n: sleep_program(n, startsecs=1))
 
     def all_running() -> bool:
