@@ -21,13 +21,15 @@ from bench.report import Machine, markdown, text_table, write_json, write_result
 HERE = Path(__file__).resolve().parent
 DEFAULT_JSON = HERE / "results" / "latest.json"
 RESULTS_MD = HERE / "RESULTS.md"
-SCENARIOS = ("lifecycle", "status", "sync")
+SCENARIOS = ("lifecycle", "status", "stall", "sync")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench", description="supz against stock supervisor, side by side.")
     parser.add_argument("--programs", type=int, default=1000, help="programs for activation, deactivation, park, unpark")
     parser.add_argument("--status-programs", type=int, default=2000, help="programs for the status case")
+    parser.add_argument("--stall-programs", type=int, nargs="+", default=[1000, 2000],
+                        help="program counts for the stall case (the longest getState wait during activation)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of every case on each side")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the figures")
     parser.add_argument("--only", action="append", choices=SCENARIOS, help="run only these scenarios (repeatable)")
@@ -78,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             fleet.destroy_all()
         if "status" in wanted:
             results += cases.status(fleet, options.status_programs, options.repeat, _log)
+            fleet.destroy_all()
+        if "stall" in wanted:
+            results += cases.stall(fleet, options.stall_programs, options.repeat, _log)
             fleet.destroy_all()
         if "sync" in wanted:
             extra["sync"] = run_sync(sync_argv)

@@ -7,7 +7,10 @@ run is checked after its clock stops: all programs RUNNING (or all gone), none m
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +37,7 @@ class CaseResult:
     supz_how: str
     stock_how: str
     floor: float = 0.0  # seconds both sides must spend whatever the tool (a program's startsecs)
+    limit: float | None = None  # when set, the target is supz's longest run staying at or under it (seconds)
 
     @property
     def ratio(self) -> float:
@@ -46,6 +50,8 @@ class CaseResult:
 
     @property
     def met(self) -> bool | None:
+        if self.limit is not None:
+            return self.supz.high <= self.limit
         return None if self.target is None else self.ratio >= self.target
 
     def as_dict(self) -> dict[str, Any]:
@@ -58,6 +64,7 @@ class CaseResult:
             "target": self.target,
             "met": self.met,
             "floor": self.floor,
+            "limit": self.limit,
             "ratio_over_floor": self.ratio_over_floor if self.floor else None,
             "supz_how": self.supz_how,
             "stock_how": self.stock_how,
@@ -301,3 +308,51 @@ def sync_rows(data: dict[str, Any]) -> list[CaseResult]:
                                "includes the registry transaction writing and fsyncing 1000 entries",
                                "lsyncd copies files while they are written"))
     return rows
+
+
+# ---- the longest stall while programs start --------------------------------------------------
+
+
+class Probe:
+    """`bench/probe.py` in its own process: getState every 50 ms on one supervisord."""
+
+    def __init__(self, host: BenchHost) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.probe", str(host.paths.socket)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)  # a few calls before the clock starts
+
+    def stop(self) -> float:
+        out, _ = self.proc.communicate("stop\n", timeout=60)
+        return float(json.loads(out)["longest"])
+
+
+def stall(fleet: Fleet, counts: list[int], repeat: int, log: Callable[[str], None]) -> list[CaseResult]:
+    """The longest a getState waits (every 50 ms, from another process) while `count` programs start."""
+    results = []
+    for count in counts:
+        names = program_names(count)
+        log(f"setting up a supz HA root and a stock root with {count} programs each (stall)")
+        ours, stock = _pair(fleet, f"stall{count}", names)
+        runs: dict[str, list[float]] = {"supz": [], "stock": [], "act": []}
+        for attempt in range(1, repeat + 1):
+            probe = Probe(ours)
+            runs["act"].append(_timed(lambda: supz_activate(ours)))
+            runs["supz"].append(probe.stop())
+            _expect_running(ours, names)
+            supz_deactivate(ours)
+            probe = Probe(stock)
+            stock_activate(stock, names)
+            runs["stock"].append(probe.stop())
+            stock_deactivate(stock, names)
+            _clear_parked(stock)
+            log(f"  run {attempt}/{repeat}: longest getState wait {runs['supz'][-1] * 1000:.0f} ms "
+                f"(activation {runs['act'][-1]:.2f}s) vs {runs['stock'][-1] * 1000:.0f} ms")
+        results.append(CaseResult(
+            f"stall{count}", f"longest supervisord stall while {count} programs start (getState every 50 ms)",
+            Summary.of(runs["supz"]), Summary.of(runs["stock"]), None,
+            "supz.activate, another process calling getState every 50 ms",
+            "reread; update (as activation), the same probe", limit=0.1))
+        for host in (ours, stock):
+            host.kill()
+        fleet.destroy_all()
+    return results

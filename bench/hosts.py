@@ -195,9 +195,10 @@ class BenchHost:
 
 
 def _without_syncer(host: BenchHost) -> None:
-    """No registry syncer on benchmark roots: it would be one more program on one side only
-    (sync has its own cases in bench/sync_bench.py)."""
-    (host.paths.host_programs / "supz-sync.conf").unlink(missing_ok=True)
+    """No registry syncer or failover watchdog on benchmark roots: each would be one more program
+    on one side only (sync has its own cases in bench/sync_bench.py)."""
+    for own in ("supz-sync.conf", "supz-watchdog.conf"):
+        (host.paths.host_programs / own).unlink(missing_ok=True)
 
 
 class Fleet:

@@ -67,6 +67,8 @@ def rows(results: Sequence[CaseResult]) -> list[list[str]]:
         if r.floor and not r.met:
             verdict += f"; {r.ratio_over_floor:.1f}x past the {r.floor:g} s startsecs floor"
         target = "—" if r.target is None else f">= {r.target:g}x"
+        if r.limit is not None:
+            target = f"<= {r.limit * 1000:g} ms (longest run)"
         table.append([r.title, _cell(r.supz), _cell(r.stock), f"{r.ratio:.1f}x", target, verdict])
     return table
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
 from supz.config import ConfigFile, load_config, read_config
 from supz.errors import ExitCode, SupzError
+from supz.failover.damping import read_damping
 from supz.failover.settings import load_failover_settings
 from supz.paths import HostPaths
 from supz.registry import Registry
@@ -44,6 +46,9 @@ def local_status(paths: HostPaths, config_file: ConfigFile | None = None) -> dic
     except SupzError as exc:
         view["vip_held"] = None
         view["error"] = str(exc)
+    damping = read_damping(paths)
+    view["failover"] = {"frozen": damping.frozen_reason if damping.frozen else None,
+                        "hold_down": round(max(0.0, damping.hold_until - time.time()), 1)}
     registry = Registry(paths, host=config.host)
     active, parked = registry.active_names(), registry.parked_names()
     view.update(generation=registry.generation, active=len(active), parked=len(parked))
@@ -103,7 +108,8 @@ class ClusterView:
 
     @property
     def exit_code(self) -> ExitCode:
-        """A problem (split brain, supervisord down) is an error; else an unreachable peer is 6."""
+        """A problem (split brain, supervisord down, drift, failover frozen) is an error; else an
+        unreachable peer is 6."""
         if self.problems:
             return ExitCode.ERROR
         return ExitCode.UNREACHABLE if self.unreachable else ExitCode.OK
@@ -124,4 +130,6 @@ def cluster_status(paths: HostPaths, config_file: ConfigFile | None = None) -> C
     view.problems += [f"{h['host']}: supervisord is not running" for h in hosts if h.get("supervisord") == "down"]
     view.problems += [f"{h['host']}: drift: {d['name']} {d['state']} ({d['why']})" for h in hosts for d in h.get("drift", [])]
     view.unreachable += [f"{h['host']}: unreachable: {h['error']}" for h in hosts[1:] if "error" in h and "role" not in h]
+    view.problems += [f"failover frozen on {h['host']}: {h['failover']['frozen']}" for h in hosts
+                      if (h.get("failover") or {}).get("frozen")]
     return view

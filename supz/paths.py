@@ -176,6 +176,26 @@ class HostPaths:
         return self.state / "failover-wanted.json"
 
     @property
+    def check_heartbeat(self) -> Path:
+        """Touched by every run of the vrrp check: keepalived is alive while it stays fresh."""
+        return self.state / "check-heartbeat"
+
+    @property
+    def check_busy(self) -> Path:
+        """Since when supervisord has been alive but too slow for the check."""
+        return self.state / "check-busy"
+
+    @property
+    def failover_damping(self) -> Path:
+        """Hold-down after an own failure, and the flapping freeze."""
+        return self.state / "failover-damping.json"
+
+    @property
+    def last_master(self) -> Path:
+        """The host whose registry push this host last took: its MASTER, as far as it knows."""
+        return self.state / "master.json"
+
+    @property
     def failover_log(self) -> Path:
         return self.log / "failover.jsonl"
 

@@ -22,6 +22,8 @@ from supz.supervisord.client import SupervisorClient
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 SYNCER_PROGRAM = "supz-sync"
+# supz's own host-local programs: the syncer on every host, the failover watchdog on HA hosts.
+SUPZ_PROGRAMS = (SYNCER_PROGRAM, "supz-watchdog")
 
 
 def sleep_program(name: str, *, numprocs: int = 1, startsecs: int = 0, extra: str = "") -> str:
@@ -100,12 +102,13 @@ class SupzHost:
     def states(self, *, with_syncer: bool = False) -> dict[str, str]:
         """namespec -> state, as supervisord's own API reports it (PARKED ones are not loaded).
 
-        The registry syncer every host runs (host-local program supz-sync) is left out unless asked.
+        supz's own host-local programs (the syncer every host runs, the watchdog of an HA host)
+        are left out unless asked.
         """
         with self.client() as client:
             infos = client.supervisor("getAllProcessInfo")
         return {f"{i['group']}:{i['name']}": i["statename"] for i in infos
-                if with_syncer or i["group"] != SYNCER_PROGRAM}
+                if with_syncer or i["group"] not in SUPZ_PROGRAMS}
 
     def wait_for(self, predicate, timeout: float = 20.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + timeout
@@ -177,6 +180,13 @@ def make_host(*init_args: str, up: bool = True, netns: str | None = None) -> Sup
     if up:
         host.supz("up", check=True)
     return host
+
+
+def allow_changes_off_master(host: SupzHost, allow: bool = True) -> None:
+    """Seeding an HA host that is not MASTER: registry changes there are refused unless allowed."""
+    from supz.config import set_options
+
+    set_options(host.paths.config_file, "failover", {"changes_off_master": "yes" if allow else "no"})
 
 
 def destroy_host(host: SupzHost) -> None:

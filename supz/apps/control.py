@@ -25,6 +25,7 @@ from supz.errors import (
     SupervisorFault,
     UnknownEntry,
 )
+from supz.failover.guard import require_master
 from supz.paths import HostPaths
 from supz.programfile import ProgramSpec
 from supz.registry import Change, Registry, Who
@@ -180,6 +181,7 @@ def start(env: AppEnv, layout: AppLayout, *, yes: bool = False) -> ActionReport:
             _results(report, client.supz("unpark", [name], app_context("start", layout, confirmed=yes)), STARTED)
             return report
         require_registry_write(env.paths, name)
+        require_master(env.paths, env.config.ha_enabled)
         change = env.registry().add(name, spec.text, who=env.who(), replace=True, op="app start")
         report.say(f"{name}: program.ini registered as the active entry (generation {change.generation_after})")
         updated = client.supz("update", [name], app_context("start", layout, audit=False, confirmed=yes))

@@ -85,6 +85,30 @@ def check_cmd(ctx: click.Context, env: Env, verbose: bool) -> None:
     ctx.exit(ExitCode.OK if healthy else ExitCode.ERROR)
 
 
+@failover.command()
+@pass_env
+def watchdog(env: Env) -> None:
+    """Run forever: on a MASTER whose keepalived stopped running its check, stop the HA applications.
+
+    Run by supervisord as the host-local program supz-watchdog (`supz init --ha` writes it).
+    """
+    from supz.failover.watchdog import run
+
+    run(env.paths, load_failover_settings(env.file), env.config.host,
+        log=lambda line: click.echo(line, err=True))
+
+
+@failover.command()
+@pass_env
+def thaw(env: Env) -> None:
+    """End a flapping freeze and a hold-down: this host may become MASTER again."""
+    from supz.failover.damping import read_damping, thaw as thaw_damping
+
+    before = read_damping(env.paths)
+    thaw_damping(env.paths)
+    click.echo("failover thawed" + (f" (was: {before.frozen_reason})" if before.frozen else ""))
+
+
 @click.group()
 def keepalived() -> None:
     """keepalived configuration for this host."""

@@ -11,6 +11,7 @@ import click
 from supz.audit import AuditLog, AuditRecord, current_who
 from supz.cli.env import Env, pass_env
 from supz.errors import EntryExists, ExitCode, SupervisordDown
+from supz.failover.guard import require_master
 from supz.names import validate_name
 from supz.programfile import read_program_file
 from supz.supervisord.client import SupervisorClient, context
@@ -38,6 +39,7 @@ def add(ctx: click.Context, env: Env, file: Path, name: str | None, replace: boo
     if not spec.autostart:
         raise click.UsageError(f"{file}: autostart=false: an active entry must run; park it to keep it stopped")
     config = env.config
+    require_master(env.paths, config.ha_enabled)
     who = current_who(config.host)
     reg = env.registry()
     try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import stat
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from supz.errors import ConfigError
@@ -32,6 +34,23 @@ def script_security_problems(executable: Path) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True)
+class CheckTiming:
+    """The vrrp_script's timing, derived from the host's program count."""
+
+    timeout: int
+    fall: int
+    rise: int
+
+
+def check_timing(settings: FailoverSettings, programs: int) -> CheckTiming:
+    """keepalived kills a check past `timeout` and counts it failed: leave room for the check's own
+    deadline plus Python's start on a loaded host. `fall` grows by one per thousand programs, for a
+    check that could not even start while they spawn; a busy supervisord itself passes the check
+    (busy_grace), so activation never fails it."""
+    return CheckTiming(timeout=math.ceil(settings.check_timeout) + 2, fall=2 + programs // 1000, rise=2)
+
+
 def render_keepalived(paths: HostPaths, settings: FailoverSettings, host: str) -> str:
     missing = [key for key in ("vip", "interface") if not getattr(settings, key)]
     if missing:
@@ -48,5 +67,13 @@ def render_keepalived(paths: HostPaths, settings: FailoverSettings, host: str) -
         supz=str(supz_executable()),
         check=str(supz_executable().with_name("supz-check")),
         fifo=str(paths.notify_fifo),
+        timing=check_timing(settings, _program_count(paths)),
     )
+
+
+def _program_count(paths: HostPaths) -> int:
+    try:
+        return sum(1 for _ in paths.active.iterdir()) + sum(1 for _ in paths.parked.iterdir())
+    except OSError:
+        return 0
 

@@ -17,8 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from supz.audit import AuditLog, AuditRecord, current_who
-from supz.errors import SupzError
+from supz.errors import SupervisordDown, SupzError
+from supz.failover.damping import after_transition
+from supz.config import read_config
+from supz.failover.settings import load_failover_settings
 from supz.fsutil import atomic_write, file_lock
+from supz.host.leftovers import find_leftovers, sweep
 from supz.paths import HostPaths
 from supz.registry import now_iso
 from supz.role import HA_ROLE, ROLES, read_role, write_role
@@ -53,6 +57,17 @@ def own_sequence() -> tuple[int, int]:
         return time.monotonic_ns(), os.getpid()
 
 
+def now_sequence() -> tuple[int, int]:
+    """This moment in the order of `own_sequence` (clock ticks since boot, then the pid): for an
+    announcement made by supz itself (the watchdog), later than any keepalived forked before."""
+    try:
+        with open("/proc/uptime", encoding="ascii") as handle:
+            uptime = float(handle.read().split()[0])
+        return int(uptime * os.sysconf("SC_CLK_TCK")) + 1, os.getpid()
+    except (OSError, ValueError, IndexError):
+        return time.monotonic_ns(), os.getpid()
+
+
 def read_wanted(paths: HostPaths) -> Announcement | None:
     try:
         data = json.loads(paths.failover_wanted.read_text(encoding="utf-8"))
@@ -78,13 +93,16 @@ def announce(paths: HostPaths, announcement: Announcement) -> bool:
 
 
 def _log(paths: HostPaths, result: TransitionResult, host: str) -> None:
-    line = json.dumps({"time": now_iso(), "from": result.previous, "to": result.to, "seconds": round(result.seconds, 3),
-                       "result": result.result, **result.details}, sort_keys=True)
+    """One line in the transition log and one audit line (the extension writes none of its own)."""
+    counts = {key: result.details[key] for key in ("started", "stopped", "swept") if key in result.details}
+    line = json.dumps({"time": now_iso(), "epoch": round(time.time(), 3), "from": result.previous, "to": result.to,
+                       "seconds": round(result.seconds, 3), "result": result.result, **result.details}, sort_keys=True)
     try:
         with open(paths.failover_log, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
+        detail = f"{result.seconds:.3f}s from {result.previous}" + "".join(f", {k} {v}" for k, v in counts.items())
         AuditLog(paths.audit_log).append(
-            AuditRecord("failover", [result.to], result.result, current_who(host), detail=f"{result.seconds:.3f}s from {result.previous}")
+            AuditRecord("failover", [result.to], result.result, current_who(host), detail=detail)
         )
     except (OSError, SupzError):
         pass
@@ -97,6 +115,20 @@ def _summary(answer: dict[str, Any]) -> tuple[int, list[str]]:
 
 
 PullHook = Callable[[HostPaths], str]
+
+
+def _quiet(state: str) -> dict[str, Any]:
+    """The client context of a transition: the transition's own log line is its audit line."""
+    return dict(context("failover", [state]), audit=False)
+
+
+def _supervisord_dead(paths: HostPaths) -> bool:
+    """No live process of this root's mark has the pid supervisord recorded (a reused pid is not it)."""
+    try:
+        pid = int(paths.pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return True
+    return pid not in find_leftovers(paths)
 
 
 def apply(paths: HostPaths, state: str, host: str, pull_first: PullHook | None = None) -> TransitionResult:
@@ -114,7 +146,7 @@ def apply(paths: HostPaths, state: str, host: str, pull_first: PullHook | None =
         write_role(paths, state)
         try:
             with SupervisorClient.for_host(paths) as client:
-                count, failed = _summary(client.supz("activate", context("failover", [state]), True))
+                count, failed = _summary(client.supz("activate", _quiet(state), True))
             details["started"] = count
             if failed:
                 result = f"failed: {'; '.join(failed[:5])}"
@@ -125,14 +157,28 @@ def apply(paths: HostPaths, state: str, host: str, pull_first: PullHook | None =
         write_role(paths, state)
         try:
             with SupervisorClient.for_host(paths) as client:
-                count, failed = _summary(client.supz("deactivate", context("failover", [state])))
+                count, failed = _summary(client.supz("deactivate", _quiet(state)))
             details["stopped"] = count
             if failed:
                 result = f"failed: {'; '.join(failed[:5])}"
+        except SupervisordDown as exc:
+            # A dead supervisord's programs keep running, reparented: end them here, or they
+            # would run beside the copies the new MASTER starts.
+            if _supervisord_dead(paths):
+                swept = sweep(paths)
+                details["swept"] = swept.count
+                result = f"supervisord down; {swept.describe()}"
+            else:
+                result = f"failed: {exc}"
         except SupzError as exc:
             result = f"failed: {exc}"
     outcome = TransitionResult(state, previous, time.monotonic() - started, result, details)
     _log(paths, outcome, host)
+    try:
+        settings = load_failover_settings(read_config(paths.config_file))
+        after_transition(paths, previous, state, settings.hold_down, settings.flap_count, settings.flap_window)
+    except SupzError:
+        pass
     return outcome
 
 

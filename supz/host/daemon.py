@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from supz.errors import NotInstalled, OperationFailed, SupzError
+from supz.host.leftovers import find_leftovers, mark, sweep
 from supz.paths import HostPaths
 from supz.supervisord.client import SupervisorClient
 
@@ -54,14 +55,26 @@ def up(paths: HostPaths, timeout: float = 30.0) -> str:
     binary = supervisord_binary()
     if not binary.exists():
         raise NotInstalled(f"{binary} not found: supervisor is not installed in supz's environment")
-    env = dict(os.environ, SUPZ_ROOT=str(paths.root))
+    previous = _pid(paths)
+    if previous is not None and previous in find_leftovers(paths):
+        # A supervisord of this root is alive but not answering yet: it may be starting.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(previous):
+            if client.is_up():
+                return f"supervisord already running ({client.serverurl})"
+            time.sleep(0.1)
+    # No program outlives its supervisord: whatever a dead (or hung) one left is ended first.
+    swept = sweep(paths, supervisord_pid=previous)
+    name, value = mark(paths)
+    env = dict(os.environ, SUPZ_ROOT=str(paths.root), **{name: value})
     result = subprocess.run([str(binary), "-c", str(conf)], capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
         raise OperationFailed(f"supervisord did not start: {_first_error(result.stderr or result.stdout, result.returncode)}")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if client.is_up():
-            return f"supervisord running (pid {_pid(paths)}, {client.serverurl})"
+            ended = f"; {swept.describe()}" if swept.count else ""
+            return f"supervisord running (pid {_pid(paths)}, {client.serverurl}){ended}"
         time.sleep(0.05)
     raise OperationFailed(f"supervisord did not answer on {client.serverurl} within {timeout:g}s; see {paths.supervisord_log}")
 

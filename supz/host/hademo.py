@@ -170,7 +170,7 @@ def up(base: Path, samples: Path, say: Callable[[str], None]) -> list[str]:
         f"  stop an application:   {cli} stop worker     (it is parked, and stays stopped after a failover)",
         f"  fail over (crash a):   kill -9 $(cat {a.paths.run / 'keepalived.pid'})   then watch: {cli_b} status",
         f"  bring a back:          ip netns exec {a.netns} keepalived -l -P -f {a.paths.keepalived_conf} "
-        f"-p {a.paths.run / 'keepalived.pid'} -r {a.paths.run / 'vrrp.pid'}   (a stays BACKUP)",
+        f"-p {a.paths.run / 'keepalived.pid'} -r {a.paths.run / 'vrrp.pid'}   (a comes back BACKUP after its hold-down)",
         f"  transitions:           tail {a.paths.failover_log} {b.paths.failover_log}",
         f"  tear it all down:      {supz} --root {base} demo --ha --down",
     ]

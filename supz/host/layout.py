@@ -85,6 +85,9 @@ def init_host(paths: HostPaths, options: InitOptions) -> InitReport:
         report.did(f"wrote {paths.manifest} (generation 0)")
     _write_new(paths.host_programs / "supz-sync.conf",
                render("sync-program.conf.j2", paths, supz=Path(sys.executable).parent / "supz"), report)
+    if options.ha:
+        _write_new(paths.host_programs / "supz-watchdog.conf",
+                   render("watchdog-program.conf.j2", paths, supz=Path(sys.executable).parent / "supz"), report)
     if paths.is_real_host and paths.supervisord_conf != paths.own_supervisord_conf:
         adapt_real_host(paths, report)
     else:
@@ -162,8 +165,10 @@ def adapt_real_host(paths: HostPaths, report: InitReport) -> None:
     supervisord = Path(sys.executable).parent / "supervisord"
     text = (
         "# written by supz init: run supervisord from supz's environment so it can load the extension\n"
+        "# and end every process of the unit with it (no program outlives its supervisord)\n"
         "[Service]\nExecStart=\n"
         f"ExecStart={supervisord} -n -c {conf}\n"
+        "KillMode=control-group\n"
     )
     if not dropin.exists() or dropin.read_text(encoding="utf-8") != text:
         dropin.parent.mkdir(parents=True, exist_ok=True)

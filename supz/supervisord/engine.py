@@ -12,6 +12,7 @@ on every turn, so doing it again here would double the work at a thousand progra
 
 from __future__ import annotations
 
+import select
 import time
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
@@ -32,8 +33,57 @@ START_FAILED = (ProcessStates.BACKOFF, ProcessStates.FATAL, ProcessStates.EXITED
 # How often a stop wait looks again: from a quick first look, backing off while nothing changes.
 STOP_RECHECK = (0.02, 0.25)
 # supervisord calls a deferred callback again only when this much time has passed since the last
-# call; a wake-up requested sooner than that would turn the loop without calling it.
+# call; a wake-up requested sooner than that would turn the loop without calling it. It is also
+# the least time a sliced bulk operation leaves to a waiting client.
 CALLBACK_DELAY = 0.02
+# A bulk operation works at most this long before it looks whether a client waits, and if one does,
+# lets supervisord's loop turn (answer it) for CALLBACK_DELAY.
+SLICE_SECONDS = 0.02
+
+
+class Slicer:
+    """Cuts a long loop into slices of `budget` seconds; between them supervisord's loop turns.
+
+        slicer = Slicer()
+        for name in names:
+            ...                        # spawn one program
+            yield from slicer.breathe()
+    """
+
+    def __init__(self, budget: float | None = None) -> None:
+        self.budget = SLICE_SECONDS if budget is None else budget
+        self.started = time.monotonic()
+        self.slices = 1
+
+    def due(self) -> bool:
+        """Has this slice used its budget?"""
+        return time.monotonic() - self.started >= self.budget
+
+    def breathe(self) -> Generator[object, None, None]:
+        """At the end of a slice, yield to supervisord's loop if a client is waiting; resume a fresh one.
+
+        With nobody waiting the work goes on at full speed; a waiting client (the vrrp check,
+        supzcli) gets the loop for at least CALLBACK_DELAY before the next slice.
+        """
+        if not self.due():
+            return
+        if clients_waiting():
+            yield time.time()
+        self.started = time.monotonic()
+        self.slices += 1
+
+
+def clients_waiting() -> bool:
+    """Has a client of supervisord's HTTP server sent something (a connection, a request) that
+    its loop has not read yet? True when that cannot be told."""
+    try:
+        from supervisor.medusa import asyncore_25 as asyncore
+
+        fds = list(asyncore.socket_map)
+        ready, _, _ = select.select(fds, [], [], 0)
+    except (ImportError, OSError, ValueError):
+        return True
+    return bool(ready)
 
 
 def drive(
@@ -100,11 +150,24 @@ class ProcessTable:
 
     def load_all(self, group_configs: list[Any]) -> list[str]:
         """Add groups (not started), updating supervisor's config list once for all of them."""
+        added = [c.name for c in group_configs if self.add(c)]
+        self.remember(group_configs)
+        return added
+
+    def add(self, group_config: Any) -> bool:
+        """Add one group (not started) without touching the config list: see `remember`.
+
+        Costs a millisecond or more (supervisor creates a temporary file per automatic log)."""
+        return bool(self.supervisord.add_process_group(group_config))
+
+    def remember(self, group_configs: list[Any]) -> None:
+        """Put loaded groups' configs in supervisor's config list (what `avail` shows), once per batch."""
+        if not group_configs:
+            return
         names = {c.name for c in group_configs}
         options = self.supervisord.options
         options.process_group_configs = [c for c in options.process_group_configs if c.name not in names]
         options.process_group_configs.extend(group_configs)
-        return [c.name for c in group_configs if self.supervisord.add_process_group(c)]
 
     def unload(self, name: str) -> bool:
         """Remove a stopped group; False when a process still runs."""

@@ -13,6 +13,7 @@ Load it with:
 from __future__ import annotations
 
 import copy
+import os
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -24,6 +25,8 @@ from supervisor.xmlrpc import Faults
 from supz.audit import AuditLog, AuditRecord
 from supz.config import SupzConfig, load_config, read_config
 from supz.errors import InvalidProgramFile, OperationFailed, SupzError, UnknownEntry
+from supz.failover.guard import require_master
+from supz.host.leftovers import mark, sweep
 from supz.names import validate_name
 from supz.paths import HostPaths, resolve_root
 from supz.programfile import ProgramSpec, read_program_file
@@ -31,13 +34,12 @@ from supz.registry import EntryState, Registry, Who
 from supz.role import HA_ROLE, read_role
 from supz.supervisord import caller as callers
 from supz.supervisord import gate
-from supz.supervisord.engine import Operation, Outcome, ProcessTable, drive, wait_started, wait_stopped
+from supz.supervisord.engine import Operation, Outcome, ProcessTable, Slicer, drive, wait_started, wait_stopped
 from supz.supervisord.faults import as_rpc_error as _fault
 from supz.supervisord.queries import QueryMethods
 from supz.supervisord.restarts import RestartMethods
 from supz.supervisord.specs import SpecCache
 from supz.supervisord.tuning import Pacer, install
-
 
 
 class Context:
@@ -82,8 +84,12 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
     # ---- lifecycle -----------------------------------------------------------------------
 
     def on_start(self) -> None:
-        """Runs before supervisord starts any process: recover the registry, enforce the role."""
+        """Runs before supervisord starts any process: end what an earlier supervisord of this
+        root left running, recover the registry, enforce the role."""
         logger = self.table.logger()
+        swept = sweep(self.paths)
+        if swept.count:
+            logger.warn(f"supz: {swept.describe()}: {', '.join(map(str, swept.terminated + swept.killed))}")
         try:
             self._recover(Context({"command": "recover", "user": "supervisord"}, self.config.host))
         except SupzError as exc:
@@ -209,15 +215,27 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
         return time.monotonic() + max(secs) + self.config.deadline_margin
 
     def _load_and_start(self, names: list[str], outcomes: dict[str, Outcome], wait: bool) -> Operation:
-        """Load each active entry not loaded yet, start every process not running, wait for RUNNING."""
-        fresh = []
+        """Load each active entry not loaded yet, start every process not running, wait for RUNNING.
+
+        Loading and spawning go in slices (`Slicer`): between two, supervisord's loop turns, so
+        its clients (the vrrp check among them) are answered while a thousand programs start.
+        """
+        slicer = Slicer()
+        loaded = []
         for name in names:
             if not self.table.loaded(name):
                 try:
-                    fresh.append(self._spec(name).group_config)
+                    config = self._spec(name).group_config
                 except InvalidProgramFile as exc:
                     outcomes[name].ok, outcomes[name].status, outcomes[name].message = False, "invalid", exc.message
-        self.table.load_all(fresh)
+                else:
+                    self.table.add(config)
+                    loaded.append(config)
+            if slicer.due():
+                self.table.remember(loaded)
+                loaded = []
+                yield from slicer.breathe()
+        self.table.remember(loaded)
         spawned = []
         for name in names:
             outcome = outcomes[name]
@@ -229,6 +247,7 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
             else:
                 outcome.status = outcome.status or "already running"
             spawned.extend(started)
+            yield from slicer.breathe()
         if not wait or not spawned:
             return outcomes
         failures = yield from wait_started(spawned, self._start_deadline(names))
@@ -240,13 +259,27 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
         return outcomes
 
     def _stop_and_unload(self, names: list[str], outcomes: dict[str, Outcome]) -> Operation:
-        """Stop every process of `names` and remove their groups; failures are marked, not raised."""
+        """Stop every process of `names` and remove their groups; failures are marked, not raised.
+
+        Signals are sent and groups removed in slices, as `_load_and_start` spawns.
+        """
+        slicer = Slicer()
         asked = []
         for name in names:
             asked.extend(self.table.stop(name))
+            yield from slicer.breathe()
         still = yield from wait_stopped(asked, self._stop_deadline(names))
         stuck = {p.group.config.name for p in still}
-        unloaded = set(self.table.unload_all([n for n in names if n not in stuck]))
+        unloaded: set[str] = set()
+        batch: list[str] = []
+        for name in names:
+            if name not in stuck:
+                batch.append(name)
+            if slicer.due():
+                unloaded.update(self.table.unload_all(batch))
+                batch = []
+                yield from slicer.breathe()
+        unloaded.update(self.table.unload_all(batch))
         for name in names:
             if name in stuck:
                 outcomes[name].ok = False
@@ -285,6 +318,7 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
         return self._drive(self._park(names, ctx))
 
     def _park(self, names: Any, ctx: Context) -> Operation:
+        require_master(self.paths, self.config.ha_enabled)
         return (yield from self._stop_then_commit(
             names, ctx, "parked", skip=EntryState.PARKED, skip_status="already parked",
             commit=lambda done: self.registry.park(done, who=ctx.who),
@@ -328,6 +362,7 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
         return self._drive(self._unpark(names, ctx, wait))
 
     def _unpark(self, names: Any, ctx: Context, wait: bool) -> Operation:
+        require_master(self.paths, self.config.ha_enabled)
         names = self._names(names)
         for name in names:
             self.registry.get(name)
@@ -458,9 +493,6 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
             startable = [n for n in to_start if outcomes[n].ok]
             self.table.load_all([fresh[n].group_config for n in startable])
             yield from self._load_and_start(startable, outcomes, wait=True)
-            for name in startable:
-                if outcomes[name].status == "started":
-                    outcomes[name].status = "added"
             changed = [o for o in outcomes.values() if o.status != "unchanged" or not o.ok]
             if changed:
                 self._audit(ctx, None, self._summary(outcomes), generation, generation)
@@ -475,6 +507,7 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
         return self._drive(self._remove(names, ctx))
 
     def _remove(self, names: Any, ctx: Context) -> Operation:
+        require_master(self.paths, self.config.ha_enabled)
         return (yield from self._stop_then_commit(
             names, ctx, "removed",
             commit=lambda done: self.registry.remove(done, who=ctx.who, keep_in=self.paths.removed),
@@ -492,6 +525,10 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
 def make_rpcinterface(supervisord: Any, **config: str) -> SupzNamespaceRPCInterface:
     """supervisord's factory hook: `root` names the host root (default $SUPZ_ROOT or /)."""
     paths = resolve_root(config.get("root"))
+    # Every program this supervisord spawns inherits the mark: `leftovers.sweep` finds them all
+    # should this supervisord die.
+    name, value = mark(paths)
+    os.environ[name] = value
     try:
         supz_config = load_config(read_config(paths.config_file))
     except SupzError as exc:

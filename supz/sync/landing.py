@@ -17,6 +17,7 @@ import datetime as _dt
 import json
 import os
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from supz.paths import HostPaths
 from supz.programfile import ENTRY_SUFFIX
 from supz.role import HA_ROLE, read_role
 from supz.sync import layout, lineage
+from supz.sync.state import write_quick
 from supz.sync.manifests import (
     MANIFEST,
     STATES,
@@ -290,6 +292,7 @@ class Landing:
         if new.generation == cur.generation:
             if new.digest == cur.digest:
                 self.discard(spare)
+                self._note_master(push)
                 return CommitResult("same", cur.generation, cur.generation)
             raise SyncRefused(
                 "diverged",
@@ -311,7 +314,13 @@ class Landing:
         layout.publish(self.paths, spare.name)
         with contextlib.suppress(SupzError):
             lineage.record(self.paths, new.generation, new.digest)
+        self._note_master(push)
         return CommitResult("committed", cur.generation, new.generation, aside)
+
+    def _note_master(self, push: PushInfo) -> None:
+        """Only a MASTER pushes: remember who, so a refused change on this host can name it."""
+        with contextlib.suppress(OSError, SupzError):
+            write_quick(self.paths.last_master, json.dumps({"host": push.sender, "time": time.time()}))
 
     def _set_aside(self, version: Path, info: VersionInfo) -> str:
         """Keep the version being replaced, whole (hard links: it is no longer written to)."""

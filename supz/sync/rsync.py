@@ -28,12 +28,35 @@ _STORAGE = {11, 23, 24}
 Watch = Callable[[], list[int]]
 
 
+# ssh's words for the failures that matter, in the order they are looked for, and what supz says.
+SSH_FAILURES = (
+    ("Permission denied", "authentication refused"),
+    ("Host key verification failed", "authentication refused: host key verification failed"),
+    ("Connection timed out", "timeout: no answer to the connection"),
+    ("Operation timed out", "timeout: no answer to the connection"),
+    ("Connection refused", "connection refused"),
+    ("No route to host", "no route to host"),
+    ("Network is unreachable", "network unreachable"),
+    ("Could not resolve hostname", "unknown host"),
+    ("Timeout, server", "timeout: the connection went silent"),
+    ("Broken pipe", "the connection broke"),
+)
+# ssh's warnings, never the reason a transfer failed.
+SSH_NOISE = ("Warning:", "ControlSocket", "disabling multiplexing", "mux_client", "Control socket connect")
+
+
 def first_error(stderr: str) -> str:
-    """The line of rsync's (or ssh's) complaints that says what went wrong."""
+    """The line of rsync's (or ssh's) complaints that says what went wrong: a known ssh failure
+    in supz's words (timeout, refused, authentication) before any ssh warning."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     for line in lines:
         if line.startswith("@ERROR") or "auth failed" in line:
             return line
+    for needle, meaning in SSH_FAILURES:
+        for line in lines:
+            if needle in line:
+                return f"{meaning}: {line}"
+    lines = [ln for ln in lines if not any(noise in ln for noise in SSH_NOISE)] or lines
     for line in lines:
         if not line.startswith("rsync error:"):
             return line

@@ -16,6 +16,7 @@ import os
 import secrets
 import select
 import shlex
+import socket
 import subprocess
 import tempfile
 import time
@@ -217,6 +218,35 @@ class LocalChannel(Channel):
         self.agent.close()
 
 
+def remove_stale_sockets(folder: Path) -> list[Path]:
+    """Remove ssh control sockets (cm-*) whose master is gone: the owning pid is dead, or nothing
+    accepts a connection on it. Returns those removed."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for path in folder.glob("cm-*"):
+            pid = path.name.rsplit("-", 1)[-1].split(".", 1)[0]
+            owner_alive = pid.isdigit() and Path(f"/proc/{pid}").exists()
+            # A live owner's socket that answers, or that ssh is still creating (a temp name), stays.
+            if owner_alive and ("." in path.name or _listening(path)):
+                continue
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def _listening(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(0.5)
+        probe.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
 class SshChannel(Channel):
     """`ssh peer supz sync receive --stdio`, kept open; rsync multiplexes over the same connection."""
 
@@ -224,7 +254,10 @@ class SshChannel(Channel):
         super().__init__(peer, settings, paths)
         paths.sync_run.mkdir(parents=True, exist_ok=True, mode=0o700)
         # ssh appends 17 characters while creating the socket: keep the name short (AF_UNIX: 108 bytes).
-        self.control = paths.sync_run / f"cm-{hashlib.sha1(peer.spec.encode()).hexdigest()[:16]}"
+        # One per process (the syncer, a failover pull and a status may talk to the peer at once),
+        # and those a dead process left are removed: ssh will not make a master over a stale one.
+        self.control = paths.sync_run / f"cm-{hashlib.sha1(peer.spec.encode()).hexdigest()[:12]}-{os.getpid()}"
+        remove_stale_sockets(paths.sync_run)
         self.target = f"{peer.user}@{peer.host.strip('[]')}" if peer.user else peer.host.strip("[]")
         self._stderr = tempfile.TemporaryFile()
         self._buffer = b""
@@ -305,7 +338,8 @@ class SshChannel(Channel):
         return super().next_spare()
 
     def remote(self, path: str) -> str:
-        host = self.peer.host if not self.peer.host.startswith("[") else self.peer.host
+        # rsync's remote syntax keeps an IPv6 address in its brackets: user@[::1]:path.
+        host = self.peer.host
         target = f"{self.peer.user}@{host}" if self.peer.user else host
         return f"{target}:{path}"
 

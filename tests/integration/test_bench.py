@@ -39,17 +39,19 @@ def run_bench(args: list[str], timeout: float) -> subprocess.CompletedProcess[st
 def test_bench_runs_every_case_and_cleans_up(tmp_path: Path) -> None:
     before = _bench_roots()
     out = tmp_path / "figures.json"
-    result = run_bench(["--programs", "3", "--status-programs", "3", "--repeat", "1",
-                        "--json", str(out), "--no-results-md", "--only", "lifecycle", "--only", "status"], 300)
+    result = run_bench(["--programs", "3", "--status-programs", "3", "--stall-programs", "3", "--repeat", "1",
+                        "--json", str(out), "--no-results-md", "--only", "lifecycle", "--only", "status",
+                        "--only", "stall"], 300)
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(out.read_text())
     assert [c["case"] for c in figures["cases"]] == [
-        "activate", "deactivate", "park", "unpark", "status", "status-same-root"]
+        "activate", "deactivate", "park", "unpark", "status", "status-same-root", "stall3"]
     assert figures["machine"]["cores"] >= 1 and figures["settings"]["programs"] == 3
     for case in figures["cases"]:
         assert case["supz"]["median"] > 0 and case["stock"]["median"] > 0
     table = result.stdout
     assert "activation: 3 programs loaded and RUNNING" in table and "ratio = the comparison / supz" in table
+    assert "longest supervisord stall while 3 programs start" in table and "<= 100 ms" in table
     assert _bench_roots() == before, "every benchmark root is removed"
     assert "supzb-" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
 

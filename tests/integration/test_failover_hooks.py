@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import destroy_host, make_host, sleep_program
+from tests.conftest import allow_changes_off_master, destroy_host, make_host, sleep_program
 
 
 def test_notify_master_then_backup_starts_and_stops_exactly_the_active_set() -> None:
     host = make_host("--ha")
     try:
         host.supz("role", "set", "BACKUP", check=True)
+        allow_changes_off_master(host)
         for name in ("app1", "app2", "app3"):
             host.add(name, sleep_program(name))
         host.supzcli("stop", "app3", check=True)  # parked on purpose
@@ -48,6 +49,7 @@ def test_racing_notifies_end_in_the_state_announced_last() -> None:
     host = make_host("--ha")
     try:
         host.supz("role", "set", "BACKUP", check=True)
+        allow_changes_off_master(host)
         host.add("app1", sleep_program("app1"))
         for state in ("BACKUP", "MASTER", "BACKUP", "MASTER"):
             # Without --wait, as keepalived runs it: record and reconcile in the background.
@@ -64,7 +66,7 @@ def test_check_follows_supervisord_and_critical_applications() -> None:
     host = make_host("--ha")
     try:
         with open(host.paths.config_file, "a") as conf:
-            conf.write("\n[failover]\ncritical = app1\n")
+            conf.write("\n[failover]\ncritical = app1\nchanges_off_master = yes\n")
         host.add("app1", sleep_program("app1"))
         assert host.supz("failover", "check").returncode == 0  # BACKUP: critical apps don't count
         host.supz("failover", "notify", "INSTANCE", "supz", "MASTER", "100", "--wait", check=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import configparser
 import json
 
-from tests.conftest import SupzHost, destroy_host, make_host, sleep_program
+from tests.conftest import SupzHost, allow_changes_off_master, destroy_host, make_host, sleep_program
 
 
 def test_init_lays_out_a_complete_host_and_is_idempotent() -> None:
@@ -95,7 +95,9 @@ def test_a_backup_whose_supervisord_restarts_starts_no_ha_application() -> None:
     host = make_host("--ha")
     try:
         host.supz("role", "set", "BACKUP", check=True)
+        allow_changes_off_master(host)
         host.add("app1", sleep_program("app1"))
+        allow_changes_off_master(host, False)
         assert host.states() == {}
         status = host.supzcli("status")
         assert status.stdout.split()[:2] == ["app1", "INACTIVE"]
@@ -103,7 +105,7 @@ def test_a_backup_whose_supervisord_restarts_starts_no_ha_application() -> None:
         host.supz("up", check=True)
         assert host.states() == {}
         start = host.supzcli("start", "app1")
-        assert "not started: this host is BACKUP" in start.stdout
+        assert start.returncode == 4 and "refused: this host is BACKUP" in start.stdout + start.stderr
         host.supz("role", "set", "MASTER", check=True)
         started = host.supzcli("start", "all")
         assert started.returncode == 0, started.stdout

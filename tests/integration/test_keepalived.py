@@ -18,7 +18,7 @@ import pytest
 
 from supz.config import set_options
 from supz.role import read_role
-from tests.conftest import BIN, SupzHost, destroy_host, make_host, sleep_program
+from tests.conftest import BIN, SupzHost, allow_changes_off_master, destroy_host, make_host, sleep_program
 from tests.netns import PREFIX, Daemon, Lab, NetnsHost, unavailable
 from tests.synchelp import content
 
@@ -93,7 +93,7 @@ def configure(node: Node, other: Node, vip: str, priority: int, key: str, notify
     conf = node.supz.paths.config_file
     set_options(conf, "failover", {"vip": vip, "interface": "eth0", "router_id": 51, "priority": priority,
                                    "unicast_src": node.net.address, "peers": other.net.address, "advert_int": 1,
-                                   "notify": notify})
+                                   "notify": notify, "hold_down": 5})
     set_options(conf, "sync", {"peers": f"root@{other.net.address}:{other.supz.root}", "ssh_options": ssh,
                                "retry_min": 0.2, "retry_max": 1, "timeout": 5})
     node.supz.supz("keepalived", "render", "--write", check=True)
@@ -124,6 +124,16 @@ def pair() -> Iterator[tuple[Node, Node, str]]:
                 destroy_host(node.supz)
 
 
+def seed(node: Node, names: list[str] | tuple[str, ...], text=sleep_program) -> None:  # type: ignore[no-untyped-def]
+    """Register applications on a host that is not MASTER yet (a pair being set up)."""
+    allow_changes_off_master(node.supz)
+    try:
+        for name in names:
+            node.supz.add(name, text(name))
+    finally:
+        allow_changes_off_master(node.supz, False)
+
+
 def cluster(node: Node) -> subprocess.CompletedProcess[str]:
     return node.supz.supz("status", "--cluster", "--json")
 
@@ -142,8 +152,7 @@ def test_failover_end_to_end(pair: tuple[Node, Node, str]) -> None:
     a, b, vip = pair
     # 1. A starts first and becomes MASTER with every active application; B runs none and holds
     #    the same registry.
-    for name in APPS:
-        a.supz.add(name, sleep_program(name))
+    seed(a, APPS)
     a.start_keepalived()
     wait("A to become MASTER and run every application",
          lambda: a.role() == "MASTER" and a.ha_running() == set(APPS))
@@ -165,14 +174,21 @@ def test_failover_end_to_end(pair: tuple[Node, Node, str]) -> None:
     a.kill_keepalived()
     took = wait("B to run exactly A's active set", lambda: b.role() == "MASTER" and b.ha_running() == {"app1", "app2"})
     print(f"\nfailover after kill -9 of the master's keepalived: {took:.2f}s until all RUNNING on the new master")
-    time.sleep(1.5)
+    # A's watchdog sees keepalived silent: A leaves MASTER and stops its applications.
+    wait("A's watchdog to stop A's applications", lambda: a.role() == "FAULT" and a.ha_running() == set())
     assert b.ha_running() == {"app1", "app2"}, "the parked application must stay parked"
-    # A's keepalived died holding the VIP, and A still believes it is MASTER: a split brain.
+    # A's keepalived died holding the VIP: the address is on both hosts until it comes back.
     split = cluster(b)
-    assert split.returncode == 1 and "split brain: 2 MASTERs" in split.stdout
+    assert split.returncode == 1 and "split brain: the VIP is on 2 hosts" in split.stdout
     shown = b.supz.supz("status", "--cluster")
     assert shown.returncode == 1 and "ERROR: split brain" in shown.stderr
     print(shown.stdout + shown.stderr)
+    # A is not MASTER: registry changes there are refused, naming the MASTER, nothing written.
+    before = content(a.supz)
+    refused = a.supz.supzcli("stop", "app1")
+    assert refused.returncode == 4, refused.stdout + refused.stderr
+    assert "refused: this host is FAULT" in refused.stdout + refused.stderr and "host-b" in refused.stdout + refused.stderr
+    assert content(a.supz) == before
 
     # 3. A comes back: it stays BACKUP, runs no HA application, and receives B's registry,
     #    including a change made on B meanwhile.
@@ -220,8 +236,7 @@ def test_fifo_mode_applies_keepalived_transitions_in_order() -> None:
             assert "vrrp_notify_fifo" in node.supz.paths.keepalived_conf.read_text()
             node.supz.supz("role", "set", "BACKUP", check=True)
             node.supz.supz("up", check=True)
-            for name in APPS:
-                node.supz.add(name, sleep_program(name))
+            seed(node, APPS)
             reader = net.start_daemon([str(BIN / "supz"), "--root", str(node.supz.root), "failover", "fifo"],
                                       log=node.supz.paths.log / "fifo.log")
             wait("the FIFO", lambda: node.supz.paths.notify_fifo.exists())

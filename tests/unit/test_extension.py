@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 import pytest
+from supervisor.http import NOT_DONE_YET
 from supervisor.xmlrpc import RPCError
 
 from supz.config import SupzConfig
@@ -150,3 +151,57 @@ def test_bad_names_are_faults_and_touch_nothing(paths: HostPaths) -> None:
             settle(iface.park([bad], CTX), supervisord)
         assert caught.value.code == 1001
     assert Registry(paths, host="h").active_names() == ["a"]
+
+
+def test_activation_yields_to_supervisord_between_slices(paths: HostPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spawn that takes 5 ms: with a client waiting, 40 of them must not hold supervisord's loop
+    in one piece."""
+    import time
+
+    from supz.supervisord import engine
+    from tests.unit.fakes import FakeProcess
+
+    monkeypatch.setattr(engine, "SLICE_SECONDS", 0.02)
+    monkeypatch.setattr(engine, "clients_waiting", lambda: True)
+    spawn = FakeProcess.spawn
+
+    def slow_spawn(self: FakeProcess) -> None:
+        time.sleep(0.005)
+        spawn(self)
+
+    monkeypatch.setattr(FakeProcess, "spawn", slow_spawn)
+    iface, supervisord = make(paths, [f"app{i}" for i in range(40)])
+    result = iface.activate(CTX)
+    turns = 0
+    while callable(result):
+        value = result()
+        turns += 1
+        if value is not NOT_DONE_YET:
+            result = value
+            break
+        supervisord.tick()
+    assert {r["status"] for r in result["results"]} == {"started"}
+    assert turns >= 5, "the 40 spawns (200 ms) must be cut in slices of 20 ms"
+
+
+def test_registry_changes_on_a_host_that_is_not_master_are_refused(paths: HostPaths) -> None:
+    """Only a MASTER pushes: a park, unpark or remove on a BACKUP would be lost, so it is refused."""
+    import json
+
+    from supz.config import set_options
+
+    iface, supervisord = make(paths, ["a", "b"], ha=True)
+    write_role(paths, "BACKUP")
+    paths.last_master.write_text(json.dumps({"host": "host-b"}))
+    before = Registry(paths, host="h").generation
+    for call in (lambda: iface.park(["a"], CTX), lambda: iface.unpark(["a"], CTX), lambda: iface.remove(["b"], CTX)):
+        with pytest.raises(RPCError) as refused:
+            settle(call(), supervisord)
+        assert refused.value.code == 1009
+        assert "this host is BACKUP" in refused.value.text and "host-b" in refused.value.text
+    assert Registry(paths, host="h").generation == before
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text("[failover]\n")
+    set_options(paths.config_file, "failover", {"changes_off_master": "yes"})
+    answer = settle(iface.park(["a"], CTX), supervisord)
+    assert answer["results"][0]["status"] == "parked"

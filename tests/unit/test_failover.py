@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import socket
 import threading
 import time
@@ -60,18 +62,41 @@ def test_fifo_lines_are_applied_in_order(paths: HostPaths, applied: list[str]) -
     assert applied == ["BACKUP", "MASTER", "FAULT"]
 
 
-def test_check_answers_within_its_deadline_when_supervisord_hangs(paths: HostPaths) -> None:
-    server = socket.socket(socket.AF_UNIX)
-    server.bind(str(paths.socket))
-    server.listen(5)  # accepts connections, never answers
+def test_check_tells_a_busy_supervisord_from_a_hung_or_dead_one(paths: HostPaths) -> None:
+    """A stand-in supervisord (this root's mark, a socket that accepts and never answers)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from supz.host.leftovers import mark
+
+    name, value = mark(paths)
+    script = ("import socket, sys, time\ns = socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[1])\n"
+              "s.listen(5)\nprint('ready', flush=True)\ntime.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(paths.socket)], stdout=subprocess.PIPE,
+                            env=dict(os.environ, **{name: value}))
     try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        paths.pidfile.write_text(f"{proc.pid}\n")
         started = time.monotonic()
-        healthy, why = check(paths, FailoverSettings(check_timeout=0.5))
-        elapsed = time.monotonic() - started
+        healthy, why = check(paths, FailoverSettings(check_timeout=0.3, busy_grace=30))
+        assert time.monotonic() - started < 5  # generous: the point is that it returns at all
+        assert healthy and "busy" in why, why
+        os.utime(paths.check_busy, (time.time() - 60, time.time() - 60))
+        healthy, why = check(paths, FailoverSettings(check_timeout=0.3, busy_grace=30))
+        assert not healthy and "hung" in why, why
+        os.kill(proc.pid, signal.SIGSTOP)
+        while Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+            time.sleep(0.01)
+        healthy, why = check(paths, FailoverSettings(check_timeout=0.3, busy_grace=30))
+        assert not healthy and "stopped" in why, why
     finally:
-        server.close()
-    assert not healthy and "did not answer" in why
-    assert elapsed < 5  # generous: the point is that it returns at all
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()  # type: ignore[union-attr]
+    healthy, why = check(paths, FailoverSettings(check_timeout=0.3, busy_grace=30))
+    assert not healthy and "not running" in why, why
 
 
 def test_check_fails_when_supervisord_is_down(paths: HostPaths) -> None:

@@ -72,3 +72,34 @@ def test_bad_settings_name_the_file(tmp_path: Path, text: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_sync_settings(read_config(paths.config_file))
     assert str(paths.config_file) in str(caught.value)
+
+
+def test_ssh_failures_are_reported_in_supz_words_not_as_ssh_warnings() -> None:
+    from supz.sync.rsync import first_error
+
+    stale = ("ControlSocket /r/run/supz/sync/cm-1 already exists, disabling multiplexing\n"
+             "ssh: connect to host 10.0.0.2 port 22: Connection timed out\n")
+    assert first_error(stale).startswith("timeout")
+    assert first_error("Warning: Permanently added '10.0.0.2'\nroot@10.0.0.2: Permission denied (publickey).\n") \
+        .startswith("authentication refused")
+    assert first_error("ssh: connect to host 10.0.0.2 port 22: Connection refused\n").startswith("connection refused")
+
+
+def test_stale_control_sockets_are_removed_live_ones_kept(tmp_path: Path) -> None:
+    import os
+    import socket
+
+    from supz.sync.transport import remove_stale_sockets
+
+    live = socket.socket(socket.AF_UNIX)
+    live.bind(str(tmp_path / f"cm-abc-{os.getpid()}"))
+    live.listen(1)
+    dead = socket.socket(socket.AF_UNIX)
+    dead.bind(str(tmp_path / "cm-def-999999999"))
+    dead.close()  # the file stays, nothing listens: what a killed ssh master leaves
+    try:
+        removed = remove_stale_sockets(tmp_path)
+    finally:
+        live.close()
+    assert [p.name for p in removed] == ["cm-def-999999999"]
+    assert (tmp_path / f"cm-abc-{os.getpid()}").exists()
