@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from supz.audit import Who, now_iso
 from supz.errors import EntryExists, RegistryCorrupt, StorageError, UnknownEntry
 from supz.fsutil import atomic_rename, atomic_write, file_lock, unlink_durable
 from supz.names import is_valid_name, validate_name
@@ -38,27 +39,6 @@ class Entry:
     name: str
     state: EntryState
     path: Path
-
-
-@dataclass(frozen=True)
-class Who:
-    """Who asked for a change: the login user, the real user behind sudo, and the host."""
-
-    user: str = "unknown"
-    real_user: str = "unknown"
-    host: str = "unknown"
-
-    def as_dict(self) -> dict[str, str]:
-        return {"user": self.user, "real_user": self.real_user, "host": self.host}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, str] | None) -> Who:
-        data = data or {}
-        return cls(
-            user=str(data.get("user", "unknown")),
-            real_user=str(data.get("real_user", data.get("user", "unknown"))),
-            host=str(data.get("host", "unknown")),
-        )
 
 
 @dataclass(frozen=True)
@@ -92,10 +72,6 @@ class Change:
     names: tuple[str, ...]
     generation_before: int
     generation_after: int
-
-
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 class Registry:

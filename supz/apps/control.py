@@ -28,7 +28,7 @@ from supz.errors import (
 from supz.paths import HostPaths
 from supz.programfile import ProgramSpec
 from supz.registry import Change, Registry, Who
-from supz.shell.policy import Verdict, decide, refusal_message
+from supz.policy import Verdict, decide, refusal_message
 from supz.supervisord.client import SupervisorClient, context
 
 RUNNING = "RUNNING"

@@ -33,7 +33,7 @@ from supz.errors import ExitCode, SupzError
 from supz.paths import HostPaths, resolve_root
 from supz.shell.plugin import SupzControllerPlugin
 from supz.supervisord.client import SupervisorClient
-from supz.shell.policy import Verdict, confirmed, decide, needs_yes_message, refusal_message
+from supz.policy import Verdict, confirmed, decide, needs_yes_message, refusal_message
 
 YES_FLAGS = ("--yes",)
 
