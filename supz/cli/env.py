@@ -12,6 +12,7 @@ import click
 
 from supz.config import SupzConfig, load_config
 from supz.paths import HostPaths
+from supz.ops.report import Report
 from supz.registry import Registry
 
 
@@ -33,3 +34,12 @@ class Env:
 
 
 pass_env = click.make_pass_decorator(Env)
+
+
+def render_report(report: Report, *, printed: bool = False) -> None:
+    """A report on the terminal: its lines on stdout (unless already streamed), warnings on stderr."""
+    if not printed:
+        for line in report.lines:
+            click.echo(line)
+    for line in report.warnings:
+        click.echo(line, err=True)

@@ -98,7 +98,7 @@ class RpcClient:
 
     def is_up(self) -> bool:
         try:
-            return self.supervisor("getState").get("statename") == "RUNNING"
+            return bool(self.supervisor("getState").get("statename") == "RUNNING")
         except SupzError:
             return False
 

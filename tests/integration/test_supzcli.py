@@ -176,7 +176,7 @@ def test_status_and_avail_show_parked(host: SupzHost) -> None:
     avail = host.supzcli("avail")
     assert any(line.split()[:2] == ["app1", "parked"] for line in avail.stdout.splitlines())
     unknown = host.supzcli("status", "ghost")
-    assert unknown.returncode == 4
+    assert unknown.returncode == 2  # a name that does not exist (was 4 before issue 9)
 
 
 def test_stop_of_a_program_ignoring_sigterm_ends_within_stopwaitsecs(host: SupzHost) -> None:
