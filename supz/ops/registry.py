@@ -14,7 +14,7 @@ from supz.ops.auditing import audit_change
 from supz.ops.env import Command, OpsEnv
 from supz.ops.lifecycle import DONE_START
 from supz.ops.report import Report, add_results
-from supz.programfile import ProgramSpec, read_program_file
+from supz.programfile import ProgramSpec, parse_program_text, read_program_text
 from supz.registry import Change
 
 
@@ -64,12 +64,23 @@ def program_name(file: Path) -> str:
     return file.name.rsplit(".", 1)[0] if file.suffix in (".conf", ".ini") else file.name
 
 
-def add_file(env: OpsEnv, file: Path, *, name: str | None = None, replace: bool = False) -> Report:
-    """`supz registry add`: validate FILE and make it an active entry; supervisord loads and starts it."""
+def add_text(env: OpsEnv, name: str, text: str, *, command: Command, replace: bool = False,
+             label: str | None = None) -> Report:
+    """Validate `text` as NAME's program file and make it an active entry; supervisord loads and
+    starts it (or will, when it starts)."""
+    validate_name(name)
+    spec = require_autostart(parse_program_text(text, name, label=label), label or name,
+                             "park it to keep it stopped", name)
+    return register(env, name, spec.text, command=command, replace=replace)
+
+
+def add_file(env: OpsEnv, file: Path, *, name: str | None = None, replace: bool = False,
+             command: Command | None = None) -> Report:
+    """`supz registry add FILE`: the program name is the file's (without .conf/.ini) unless given."""
     name = name or program_name(file)
     validate_name(name)
-    spec = require_autostart(read_program_file(file, name), file, "park it to keep it stopped", name)
-    return register(env, name, spec.text, command=Command.of("registry add", [str(file)]), replace=replace)
+    return add_text(env, name, read_program_text(file), label=str(file), replace=replace,
+                    command=command or Command.of("registry add", [str(file)]))
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from supz.supervisord.client import ControllerClient
 YES_FLAGS = ("--yes",)
 
 
-class SupzController(Controller):
+class SupzController(Controller):  # type: ignore[misc]
     """supervisorctl's Controller with the policy check in front of every command."""
 
     def __init__(self, options: Any, supz_config: SupzConfig, paths: HostPaths, assume_yes: bool) -> None:
@@ -80,7 +80,7 @@ class SupzController(Controller):
                 api = client.supervisor("getVersion")
         except SupzError as exc:
             self.output(f"error: {exc}")
-            self.exitstatus = int(exc.exit_code)
+            self.exitstatus = exc.exit_code
             return False
         if api != rpcinterface.API_VERSION:
             self.output(f"error: supervisord speaks API {api}, this supzcli expects {rpcinterface.API_VERSION}")
