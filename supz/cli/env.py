@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import click
 
 from supz.config import SupzConfig, load_config
-from supz.paths import HostPaths
 from supz.ops.report import Report
+from supz.paths import HostPaths
 from supz.registry import Registry
 
 

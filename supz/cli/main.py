@@ -37,26 +37,32 @@ for _module in (host, registry, role, app, sync, failover, status):
         cli.add_command(_command)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run `supz`; SupzError becomes `supz: error: ...` on stderr and its exit code."""
+def run(argv: list[str] | None = None) -> int:
+    """Run `supz` and return its exit code: SupzError becomes `supz: error: ...` on stderr and the
+    code it carries, click's usage errors 2, Ctrl-C 130. Never exits (tests call it in-process)."""
     try:
         # Without standalone mode click returns ctx.exit()'s code instead of exiting.
         returned = cli.main(args=argv, prog_name="supz", standalone_mode=False)
     except SupzError as exc:
         click.echo(f"supz: error: {exc}", err=True)
-        return sys.exit(int(exc.exit_code))
+        return int(exc.exit_code)
     except click.exceptions.Exit as exc:
-        return sys.exit(exc.exit_code)
+        return int(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
-        return sys.exit(ExitCode.USAGE if exc.exit_code == 2 else exc.exit_code)
+        return int(ExitCode.USAGE if exc.exit_code == 2 else exc.exit_code)
     except click.exceptions.Abort:
         click.echo("supz: aborted", err=True)
-        return sys.exit(ExitCode.INTERRUPTED)
+        return int(ExitCode.INTERRUPTED)
     except KeyboardInterrupt:
         click.echo("supz: interrupted", err=True)
-        return sys.exit(ExitCode.INTERRUPTED)
-    return sys.exit(returned if isinstance(returned, int) else ExitCode.OK)
+        return int(ExitCode.INTERRUPTED)
+    return int(returned) if isinstance(returned, int) else int(ExitCode.OK)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The `supz` entry point: the only place it exits."""
+    sys.exit(run(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover
