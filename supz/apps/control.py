@@ -17,9 +17,8 @@ from supz.config import SupzConfig
 from supz.errors import ExitCode, PolicyRefused, UnknownEntry
 from supz.ops.env import Command, OpsEnv
 from supz.ops.lifecycle import DONE_START
-from supz.ops.registry import require_autostart
+from supz.ops.registry import require_autostart, require_registry_write
 from supz.ops.report import Report
-from supz.paths import HostPaths
 from supz.policy import check_policy as _check
 from supz.programfile import ProgramSpec
 from supz.supervisord.client import RpcClient
@@ -72,14 +71,6 @@ def registered_entry(client: RpcClient, layout: AppLayout) -> EntryInfo:
     return info
 
 
-def require_registry_write(paths: HostPaths, name: str) -> None:
-    """One clear line instead of a permission error halfway through a registry transaction."""
-    needed = [paths.registry, paths.active, paths.parked, paths.locks]
-    if not all(os.access(folder, os.W_OK) for folder in needed):
-        raise PolicyRefused(f"{name}: program.ini is not the registered entry; registering it needs write access "
-                            f"to the registry {paths.registry} (run as root)", thing=name)
-
-
 def _startable(layout: AppLayout) -> ProgramSpec:
     spec = require_autostart(read_program(layout), layout.program_ini,
                              "'./sup_run.sh stop' is how an application stays stopped", layout.name)
@@ -89,6 +80,7 @@ def _startable(layout: AppLayout) -> ProgramSpec:
     return spec
 
 
+NOT_REGISTERED = "program.ini is not the registered entry; "
 UPDATED = {"unchanged": "unchanged", "updated": "updated and restarted", "added": "added and started",
            "removed": "removed"}
 
@@ -104,7 +96,7 @@ def start(env: OpsEnv, layout: AppLayout, *, yes: bool = False) -> Report:
     command = app_command("start", layout)
     if info.state and info.sha256 == spec.sha256:
         return ops.unpark(env, [name], command=command)
-    require_registry_write(env.paths, name)
+    require_registry_write(env.paths, name, why=NOT_REGISTERED)
     return ops.register(env, name, spec.text, command=command, replace=True, start=True, op="app start",
                         said="program.ini registered as the active entry (generation {generation})",
                         done=DONE_START)
@@ -141,7 +133,7 @@ def update(env: OpsEnv, layout: AppLayout, *, yes: bool = False) -> Report:
     command = app_command("update", layout)
     if info.sha256 == spec.sha256:
         return ops.update(env, [name], command=command, done=UPDATED)
-    require_registry_write(env.paths, name)
+    require_registry_write(env.paths, name, why=NOT_REGISTERED)
     return ops.register(env, name, spec.text, command=command, keep_state=True, op="app update",
                         said="registry entry updated from program.ini (generation {generation}, " + info.state + ")",
                         done=UPDATED)

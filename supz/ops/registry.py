@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from supz.audit import AuditLog
-from supz.errors import EntryExists, InvalidProgramFile, SupervisordDown
+from supz.errors import EntryExists, InvalidProgramFile, PolicyRefused, SupervisordDown
 from supz.names import validate_name
 from supz.ops.auditing import audit_change
 from supz.ops.env import Command, OpsEnv
 from supz.ops.lifecycle import DONE_START
 from supz.ops.report import Report, add_results
+from supz.paths import HostPaths
 from supz.programfile import ProgramSpec, parse_program_text, read_program_text
 from supz.registry import Change
 
@@ -23,6 +25,14 @@ def require_autostart(spec: ProgramSpec, where: object, hint: str, thing: str | 
     if not spec.autostart:
         raise InvalidProgramFile(f"{where}: autostart=false: an active entry must run; {hint}", thing=thing)
     return spec
+
+
+def require_registry_write(paths: HostPaths, name: str, why: str = "") -> None:
+    """One clear line instead of a permission error halfway through a registry transaction."""
+    needed = [paths.registry, paths.active, paths.parked, paths.locks]
+    if not all(os.access(folder, os.W_OK) for folder in needed):
+        raise PolicyRefused(f"{name}: {why}registering it needs write access to the registry {paths.registry} "
+                            "(run as root)", thing=name)
 
 
 def register(env: OpsEnv, name: str, text: str, *, command: Command, replace: bool = False,
@@ -35,6 +45,7 @@ def register(env: OpsEnv, name: str, text: str, *, command: Command, replace: bo
     keep_state: rewrite the entry where it is (active or parked); else make it active
     (replace: over an active one). start: make sure it runs (unpark) once loaded.
     """
+    require_registry_write(env.paths, name)
     registry = env.registry()
     change: Change
     if keep_state:

@@ -3,6 +3,7 @@ socket is enough, whose entry it is, what the policy says, and the status exit c
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,8 @@ from supz.apps.conventions import AppLayout, app_layout
 from supz.apps.releases import switch
 from supz.apps.scaffold import AppOptions, init_app
 from supz.apps.settings import AppSettings
-from supz.config import ShellPolicy, SupzConfig
 from supz.audit import Who
+from supz.config import ShellPolicy, SupzConfig
 from supz.errors import PolicyRefused, SupervisordDown, UnknownEntry
 from supz.ops.env import OpsEnv
 from supz.paths import HostPaths
@@ -69,7 +70,7 @@ def registered(app: AppLayout, state: str = "parked", text: str | None = None) -
 
 
 def no_write_access(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(control.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
 
 
 def test_starting_a_registered_program_needs_only_the_socket(paths: HostPaths, app: AppLayout,
