@@ -7,12 +7,15 @@ import errno
 import http.client
 import socket
 import xmlrpc.client as xmlrpclib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from supz.audit import Who, current_who
 from supz.errors import PolicyRefused, SupervisordDown, SupervisorFault, SupzError
 from supz.paths import HostPaths
 from supz.supervisord.faults import error_for
+
+if TYPE_CHECKING:  # typing.Self is 3.11+; only the type checker reads it
+    from typing_extensions import Self
 
 
 def serverurl_for(paths: HostPaths) -> str:
@@ -56,7 +59,7 @@ class RpcClient:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> RpcClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -123,9 +126,6 @@ class SupervisorClient(RpcClient):
 
     def close(self) -> None:
         self.transport.close()
-
-    def __enter__(self) -> SupervisorClient:
-        return self
 
 class ControllerClient(RpcClient):
     """The proxies of a supervisorctl `Controller` (`ctl.get_server_proxy(namespace)`)."""

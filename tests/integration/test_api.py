@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from supz import api
-from supz.errors import EntryExists, OperationFailed, PolicyRefused, SupervisordDown, UnknownEntry
+from supz.errors import (
+    EntryExists,
+    OperationFailed,
+    PolicyRefused,
+    SupervisordDown,
+    UnknownEntry,
+)
 from tests.conftest import SupzHost, destroy_host, make_host, needs_root, sleep_program
 
 
@@ -104,8 +110,8 @@ def operator() -> Iterator[tuple[str, str]]:
                        check=True, capture_output=True)
         yield group, member
     finally:
-        subprocess.run(["userdel", member], capture_output=True)
-        subprocess.run(["groupdel", group], capture_output=True)
+        subprocess.run(["userdel", member], check=False, capture_output=True)
+        subprocess.run(["groupdel", group], check=False, capture_output=True)
 
 
 @needs_root()
