@@ -8,7 +8,7 @@ classified first: one unknown name changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from supervisor.xmlrpc import Faults
@@ -108,37 +108,48 @@ def unpark(env: OpsEnv, names: Sequence[str], *, command: Command | None = None)
     return report
 
 
+def _route(env: OpsEnv, client: RpcClient, names: Sequence[str], verb: str, report: Report,
+           registry_op: Callable[[list[str], Command], None], command: Command | None, reason: str = "") -> None:
+    """Whole registry entries go to `registry_op` (park or unpark) in one call; host-local
+    programs and single processes of a multi-process entry get supervisor's own stop/start,
+    with one audit line for those. Nothing happens when a name is unknown."""
+    targets = resolve(client, names, report)
+    if targets is None:
+        return
+    groups: list[str] = []
+    other = Report()
+    for name in names:
+        target = targets[name]
+        if target.registered and not target.one_of_many:
+            if target.group not in groups:
+                groups.append(target.group)
+        elif verb == "stop":
+            note = f" (one process of {target.group}: the entry stays active)" if target.registered else HOST_LOCAL
+            other.merge(plain(client, "stop", name, "stopped", note))
+        else:
+            other.merge(plain(client, "start", name, "started"))
+    if groups:
+        registry_op(groups, command_for(command, verb, groups, reason))
+    report.merge(other)
+    if other.lines:
+        rest = [n for n in names if targets[n].group not in groups]
+        audit_report(env, client, command_for(command, verb, rest, reason), other)
+
+
 def stop(env: OpsEnv, names: Sequence[str], *, reason: str = "", command: Command | None = None) -> Report:
     """supzcli's stop: park registry entries, stop host-local programs and single processes."""
     report = Report()
     with env.connect() as client:
-        if "all" in names:
-            active = list(client.supz("getRegistry")["active"])
-            if active:
-                _park(env, client, active, command_for(command, "stop", names, reason), report)
-            else:
-                report.say("no active application to stop")
-            report.say("host-local programs (not in the registry) left running")
+        if "all" not in names:
+            _route(env, client, names, "stop", report, lambda groups, used: _park(env, client, groups, used, report),
+                   command, reason)
             return report
-        targets = resolve(client, names, report)
-        if targets is None:
-            return report
-        groups: list[str] = []
-        other = Report()
-        for name in names:
-            target = targets[name]
-            if target.registered and not target.one_of_many:
-                if target.group not in groups:
-                    groups.append(target.group)
-            else:
-                note = f" (one process of {target.group}: the entry stays active)" if target.registered else HOST_LOCAL
-                other.merge(plain(client, "stop", name, "stopped", note))
-        if groups:
-            _park(env, client, groups, command_for(command, "stop", groups, reason), report)
-        report.merge(other)
-        if other.lines:
-            rest = [n for n in names if targets[n].group not in groups]
-            audit_report(env, client, command_for(command, "stop", rest, reason), other)
+        active = list(client.supz("getRegistry")["active"])
+        if active:
+            _park(env, client, active, command_for(command, "stop", names, reason), report)
+        else:
+            report.say("no active application to stop")
+        report.say("host-local programs (not in the registry) left running")
     return report
 
 
@@ -146,31 +157,14 @@ def start(env: OpsEnv, names: Sequence[str], *, command: Command | None = None) 
     """supzcli's start: unpark and start registry entries; plain start for the rest."""
     report = Report()
     with env.connect() as client:
-        if "all" in names:
-            answer = client.supz("activate", env.context(command_for(command, "start", names)))
-            add_results(report, answer, DONE_START)
-            parked = client.supz("getRegistry")["parked"]
-            if parked:
-                report.say(f"{len(parked)} parked application(s) left parked: start them by name")
+        if "all" not in names:
+            _route(env, client, names, "start", report,
+                   lambda groups, used: _unpark(env, client, groups, used, report), command)
             return report
-        targets = resolve(client, names, report)
-        if targets is None:
-            return report
-        groups: list[str] = []
-        other = Report()
-        for name in names:
-            target = targets[name]
-            if target.registered and not target.one_of_many:
-                if target.group not in groups:
-                    groups.append(target.group)
-            else:
-                other.merge(plain(client, "start", name, "started"))
-        if groups:
-            _unpark(env, client, groups, command_for(command, "start", groups), report)
-        report.merge(other)
-        if other.lines:
-            rest = [n for n in names if targets[n].group not in groups]
-            audit_report(env, client, command_for(command, "start", rest), other)
+        add_results(report, client.supz("activate", env.context(command_for(command, "start", names))), DONE_START)
+        parked = client.supz("getRegistry")["parked"]
+        if parked:
+            report.say(f"{len(parked)} parked application(s) left parked: start them by name")
     return report
 
 
