@@ -90,18 +90,19 @@ class Host:
     def start(self, *names: str, yes: bool = False) -> Report:
         """Start applications; a parked one is unparked first (supzcli's `start`)."""
         self._policy("start", names, yes)
-        return _checked(ops.start(self.env, names, command=Command.of("api start", names)))
+        return _checked(ops.start(self.env.confirming(yes), names, command=Command.of("api start", names)))
 
     def stop(self, *names: str, reason: str = "", yes: bool = False) -> Report:
         """Stop applications and park them: they stay stopped across supervisord restarts and
         failovers until `start`. The reason goes into the audit line (`--reason REASON`)."""
         self._policy("stop", names, yes)
-        return _checked(ops.stop(self.env, names, reason=reason, command=Command.of("api stop", names)))
+        return _checked(ops.stop(self.env.confirming(yes), names, reason=reason,
+                                 command=Command.of("api stop", names)))
 
     def restart(self, *names: str, yes: bool = False) -> Report:
         """Stop and start every process of the applications; the registry is unchanged."""
         self._policy("restart", names, yes)
-        return _checked(ops.restart(self.env, names, command=Command.of("api restart", names)))
+        return _checked(ops.restart(self.env.confirming(yes), names, command=Command.of("api restart", names)))
 
     # ---- reading -------------------------------------------------------------------------------
 

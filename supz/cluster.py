@@ -13,7 +13,7 @@ from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
-from supz.config import load_config
+from supz.config import ConfigFile, load_config, read_config
 from supz.errors import ExitCode, SupzError
 from supz.failover.settings import load_failover_settings
 from supz.paths import HostPaths
@@ -34,12 +34,13 @@ def vip_held(vip: str) -> bool | None:
     return any(f" {vip}/" in line for line in out.splitlines())
 
 
-def local_status(paths: HostPaths) -> dict[str, Any]:
+def local_status(paths: HostPaths, config_file: ConfigFile | None = None) -> dict[str, Any]:
     """This host's own view, as `supz status --json` prints it."""
-    config = load_config(paths.config_file)
+    file = config_file or read_config(paths.config_file)
+    config = load_config(file)
     view: dict[str, Any] = {"host": config.host, "root": str(paths.root), "role": read_role(paths)}
     try:
-        view["vip_held"] = vip_held(load_failover_settings(paths.config_file).vip_address)
+        view["vip_held"] = vip_held(load_failover_settings(file).vip_address)
     except SupzError as exc:
         view["vip_held"] = None
         view["error"] = str(exc)
@@ -80,8 +81,11 @@ def _remote_status(peer: Peer, settings: SyncSettings) -> dict[str, Any]:
 
 def peer_status(peer: Peer, settings: SyncSettings) -> dict[str, Any]:
     if peer.transport == LOCAL:
+        target = HostPaths(Path(peer.root))
+        if not target.config_file.exists():
+            return {"host": peer.spec, "error": f"no supz host there ({target.config_file} missing)"}
         try:
-            return local_status(HostPaths(Path(peer.root)))
+            return local_status(target)
         except SupzError as exc:
             return {"host": peer.spec, "error": str(exc)}
     if peer.transport == DAEMON:
@@ -94,16 +98,20 @@ class ClusterView:
     hosts: list[dict[str, Any]]
     problems: list[str] = field(default_factory=list)
 
+    unreachable: list[str] = field(default_factory=list)
+
     @property
-    def exit_code(self) -> int:
-        if any(p.startswith("split brain") for p in self.problems):
+    def exit_code(self) -> ExitCode:
+        """A problem (split brain, supervisord down) is an error; else an unreachable peer is 6."""
+        if self.problems:
             return ExitCode.ERROR
-        return ExitCode.USAGE if self.problems else ExitCode.OK
+        return ExitCode.UNREACHABLE if self.unreachable else ExitCode.OK
 
 
-def cluster_status(paths: HostPaths) -> ClusterView:
-    hosts = [local_status(paths)]
-    settings = load_sync_settings(paths)
+def cluster_status(paths: HostPaths, config_file: ConfigFile | None = None) -> ClusterView:
+    file = config_file or read_config(paths.config_file)
+    hosts = [local_status(paths, file)]
+    settings = load_sync_settings(file)
     hosts += [peer_status(peer, settings) for peer in settings.peers]
     view = ClusterView(hosts)
     masters = [h["host"] for h in hosts if h.get("role") == HA_ROLE]
@@ -112,5 +120,6 @@ def cluster_status(paths: HostPaths) -> ClusterView:
         view.problems.append(f"split brain: {len(masters)} MASTERs ({', '.join(masters)})")
     if len(holders) > 1:
         view.problems.append(f"split brain: the VIP is on {len(holders)} hosts ({', '.join(holders)})")
-    view.problems += [f"{h['host']}: unreachable: {h['error']}" for h in hosts[1:] if "error" in h and "role" not in h]
+    view.problems += [f"{h['host']}: supervisord is not running" for h in hosts if h.get("supervisord") == "down"]
+    view.unreachable += [f"{h['host']}: unreachable: {h['error']}" for h in hosts[1:] if "error" in h and "role" not in h]
     return view

@@ -1,4 +1,5 @@
-"""The supz config file (INI, like supervisor's): identity, shell policy and HA settings."""
+"""The supz config file (INI, like supervisor's): parsed once into a `ConfigFile`; the host-wide
+settings (identity, shell policy, HA switch, supervisord tuning) read from it by `load_config`."""
 
 from __future__ import annotations
 
@@ -38,25 +39,51 @@ class SupzConfig:
     ha_enabled: bool = False
     # Extra seconds past a program's stopwaitsecs / startsecs before a waiting call gives up.
     deadline_margin: float = 5.0
+    # posix_spawn for programs that allow it ([supervisord] fast_spawn; see supervisord/tuning.py).
+    fast_spawn: bool = True
 
 
 def _words(value: str) -> tuple[str, ...]:
     return tuple(" ".join(part.split()) for part in value.split(",") if part.strip())
 
 
-def load_config(path: Path) -> SupzConfig:
-    """Read `path`; a missing file means all defaults, a malformed one is a ConfigError."""
+@dataclass(frozen=True)
+class ConfigFile:
+    """The host's supz config, parsed once. Each section has one typed loader that reads it
+    from here: `load_config` ([supz], [shell], [ha], [supervisord]), `load_sync_settings`,
+    `load_failover_settings`, `load_app_settings`."""
+
+    path: Path
+    parser: configparser.ConfigParser
+
+    def section(self, name: str) -> configparser.SectionProxy | None:
+        return self.parser[name] if self.parser.has_section(name) else None
+
+    def error(self, section: str, problem: object, thing: str | None = None) -> ConfigError:
+        """A ConfigError naming the file, the section and the first line of `problem`."""
+        lines = str(problem).splitlines() or [""]
+        return ConfigError(f"{self.path}: [{section}] {lines[0]}", thing=thing or str(self.path))
+
+
+def read_config(path: Path) -> ConfigFile:
+    """Parse `path` once; a missing file means all defaults, a malformed one is a ConfigError."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        read = parser.read(path, encoding="utf-8")
+        parser.read(path, encoding="utf-8")
     except (configparser.Error, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {str(exc).splitlines()[0]}", thing=str(path)) from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", thing=str(path)) from exc
-    if not read:
-        return SupzConfig()
+    return ConfigFile(path, parser)
+
+
+def load_config(config: ConfigFile) -> SupzConfig:
+    """The host-wide settings: identity, shell policy and look, HA switch, supervisord tuning."""
+    parser = config.parser
+    section = "supz"
     try:
         host = parser.get("supz", "host", fallback="").strip() or platform.node()
+        section = "shell"
         policy = ShellPolicy(
             refuse=_words(parser.get("shell", "refuse", fallback=", ".join(DEFAULT_REFUSE))),
             confirm=_words(parser.get("shell", "confirm", fallback=", ".join(DEFAULT_CONFIRM))),
@@ -67,11 +94,15 @@ def load_config(path: Path) -> SupzConfig:
             banner=parser.get("shell", "banner", fallback=defaults.banner),
             farewell=parser.get("shell", "farewell", fallback=defaults.farewell),
         )
+        section = "ha"
         ha_enabled = parser.getboolean("ha", "enabled", fallback=False)
+        section = "supervisord"
         margin = parser.getfloat("supervisord", "deadline_margin", fallback=5.0)
+        fast_spawn = parser.getboolean("supervisord", "fast_spawn", fallback=True)
     except (configparser.Error, ValueError) as exc:
-        raise ConfigError(f"{path}: {exc}", thing=str(path)) from exc
-    return SupzConfig(host=host, policy=policy, look=look, ha_enabled=ha_enabled, deadline_margin=margin)
+        raise config.error(section, exc) from exc
+    return SupzConfig(host=host, policy=policy, look=look, ha_enabled=ha_enabled, deadline_margin=margin,
+                      fast_spawn=fast_spawn)
 
 
 def set_options(path: Path, section: str, values: dict[str, object]) -> None:

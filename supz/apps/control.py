@@ -89,6 +89,7 @@ def start(env: OpsEnv, layout: AppLayout, *, yes: bool = False) -> Report:
     """Make program.ini the active entry (replacing a parked one) and start every process."""
     name = layout.checked().name
     check_policy(env.config, "start", name, yes)
+    env = env.confirming(yes)
     spec = _startable(layout)
     with env.connect() as client:
         info = entry_info(client, name)
@@ -106,6 +107,7 @@ def stop(env: OpsEnv, layout: AppLayout, *, yes: bool = False) -> Report:
     """Stop every process and park the entry: it stays stopped across restarts and failovers."""
     name = layout.checked().name
     check_policy(env.config, "stop", name, yes)
+    env = env.confirming(yes)
     with env.connect() as client:
         registered_entry(client, layout)  # refuses an entry of the same name from another directory
     return ops.park(env, [name], command=app_command("stop", layout))
@@ -115,6 +117,7 @@ def restart(env: OpsEnv, layout: AppLayout, *, yes: bool = False) -> Report:
     """Stop then start every process; the registry is unchanged. A parked application is refused."""
     name = layout.checked().name
     check_policy(env.config, "restart", name, yes)
+    env = env.confirming(yes)
     with env.connect() as client:
         info = registered_entry(client, layout)
     if info.state == "parked":
@@ -127,6 +130,7 @@ def update(env: OpsEnv, layout: AppLayout, *, yes: bool = False) -> Report:
     anything is touched, so the running version keeps running."""
     name = layout.checked().name
     check_policy(env.config, "update", name, yes)
+    env = env.confirming(yes)
     spec = read_program(layout)
     with env.connect() as client:
         info = registered_entry(client, layout)

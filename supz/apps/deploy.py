@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from supervisor.xmlrpc import Faults
-
 from supz.apps.control import app_command, check_policy, ensure_owner, entry_info
 from supz.apps.conventions import AppLayout
 from supz.apps.health import HealthCheck, command_argv, validate_url, wait_healthy
@@ -25,7 +23,7 @@ from supz.ops.auditing import audit_via_extension
 from supz.ops.env import OpsEnv
 from supz.ops.report import Report
 from supz.ops.status import RUNNING
-from supz.supervisord.client import RpcClient
+from supz.supervisord.client import RpcClient, context
 
 # A process in one of these states runs (or is trying to): deploy restarts it on the new release.
 ACTIVE_STATES = ("RUNNING", "STARTING", "BACKOFF")
@@ -76,17 +74,8 @@ def _last_stderr_line(client: RpcClient, namespec: str) -> str:
     return lines[-1] if lines else ""
 
 
-def _stop(client: RpcClient, namespec: str) -> str | None:
-    try:
-        client.supervisor("stopProcess", namespec, True)
-    except SupervisorFault as exc:
-        if exc.fault_code != Faults.NOT_RUNNING:
-            return f"{namespec} did not stop: {exc}"
-    return None
-
-
 def _restart_one(client: RpcClient, namespec: str, health: HealthCheck, cwd: str) -> str | None:
-    """Stop, start, wait RUNNING past startsecs, check health: None when all went well."""
+    """Restart one process, wait RUNNING past startsecs, check health: None when all went well."""
     try:
         return _restart_checked(client, namespec, health, cwd)
     except SupzError as exc:
@@ -94,15 +83,15 @@ def _restart_one(client: RpcClient, namespec: str, health: HealthCheck, cwd: str
 
 
 def _restart_checked(client: RpcClient, namespec: str, health: HealthCheck, cwd: str) -> str | None:
-    problem = _stop(client, namespec)
-    if problem:
-        return problem
-    try:
-        client.supervisor("startProcess", namespec, True)
-    except SupervisorFault as exc:
-        why = str(exc).split(":", 1)[0].strip()
+    # supz.restart, not supervisor's stop and start: a stop through supervisor's API parks a
+    # single-process application. The deploy was permitted and confirmed by check_policy.
+    ctx = dict(context("app deploy", [namespec]), audit=False, confirmed=True)
+    outcome = client.supz("restart", [namespec], ctx)["results"][0]
+    if not outcome["ok"]:
+        if "did not stop" in outcome["message"]:
+            return f"{namespec} did not stop: {outcome['message']}"
         last = _last_stderr_line(client, namespec)
-        return f"{namespec} did not start ({why})" + (f"; its last error line: {last}" if last else "")
+        return f"{namespec} did not start ({outcome['message']})" + (f"; its last error line: {last}" if last else "")
     state = client.supervisor("getProcessInfo", namespec)["statename"]
     if state != RUNNING:
         return f"{namespec} is {state} after starting"
@@ -144,6 +133,7 @@ def deploy(env: OpsEnv, layout: AppLayout, version: str, health: HealthCheck, *,
     """
     name = layout.checked().name
     check_policy(env.config, action, name, yes)
+    env = env.confirming(yes)
     require_release(layout, version)
     if health.url:
         validate_url(health.url)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import configparser
 from dataclasses import dataclass
 
-from supz.errors import ConfigError
-from supz.paths import HostPaths
+from supz.config import ConfigFile
 
 SECTION = "apps"
 
@@ -23,12 +22,10 @@ class AppSettings:
     stopwaitsecs: int = 10
 
 
-def load_app_settings(paths: HostPaths) -> AppSettings:
-    """Read [apps] from the host's supz.conf; a missing file or section means the defaults."""
-    parser = configparser.ConfigParser(interpolation=None)
-    path = paths.config_file
+def load_app_settings(config: ConfigFile) -> AppSettings:
+    """Read [apps]; a missing section means the defaults."""
+    parser = config.parser
     try:
-        parser.read(path, encoding="utf-8")
         defaults = AppSettings()
         settings = AppSettings(
             health_timeout=parser.getfloat(SECTION, "health_timeout", fallback=defaults.health_timeout),
@@ -37,11 +34,8 @@ def load_app_settings(paths: HostPaths) -> AppSettings:
             startsecs=parser.getint(SECTION, "startsecs", fallback=defaults.startsecs),
             stopwaitsecs=parser.getint(SECTION, "stopwaitsecs", fallback=defaults.stopwaitsecs),
         )
-    except (configparser.Error, ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: [{SECTION}]: {str(exc).splitlines()[0]}", thing=str(path)) from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}", thing=str(path)) from exc
+    except (configparser.Error, ValueError) as exc:
+        raise config.error(SECTION, exc) from exc
     if settings.health_timeout <= 0 or settings.log_backups < 1 or settings.startsecs < 0:
-        raise ConfigError(f"{path}: [{SECTION}]: health_timeout must be > 0, log_backups >= 1, startsecs >= 0",
-                          thing=str(path))
+        raise config.error(SECTION, "health_timeout must be > 0, log_backups >= 1, startsecs >= 0")
     return settings

@@ -55,7 +55,7 @@ def init(env: Env, directory: str, command: str, numprocs: int, user: str | None
         raise click.UsageError("give --health-url or --health-cmd, not both")
     options = AppOptions(command=command, numprocs=numprocs, user=user, env=parse_env(env_pairs),
                          health_url=health_url, health_cmd=health_cmd, startsecs=startsecs)
-    report = init_app(env.paths, app_layout(directory), options, load_app_settings(env.paths), force=force)
+    report = init_app(env.paths, app_layout(directory), options, load_app_settings(env.file), force=force)
     for line in report.lines:
         click.echo(line)
 
@@ -123,7 +123,7 @@ def _health(env: Env, url: str | None, command: str | None, timeout: float | Non
     if url and command:
         raise click.UsageError("give --health-url or --health-cmd, not both")
     return HealthCheck(url=url or None, command=command or None,
-                       timeout=timeout if timeout is not None else load_app_settings(env.paths).health_timeout)
+                       timeout=timeout if timeout is not None else load_app_settings(env.file).health_timeout)
 
 
 @app.command("deploy")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import click
 
-from supz.config import SupzConfig, load_config
+from supz.config import ConfigFile, SupzConfig, load_config, read_config
 from supz.ops.report import Report
 from supz.paths import HostPaths
 from supz.registry import Registry
@@ -21,12 +21,20 @@ class Env:
     """What every command needs: the host's paths and, read once when asked, its config."""
 
     paths: HostPaths
+    _file: ConfigFile | None = field(default=None, repr=False)
     _config: SupzConfig | None = field(default=None, repr=False)
+
+    @property
+    def file(self) -> ConfigFile:
+        """The supz config file, parsed once; section loaders read from it."""
+        if self._file is None:
+            self._file = read_config(self.paths.config_file)
+        return self._file
 
     @property
     def config(self) -> SupzConfig:
         if self._config is None:
-            self._config = load_config(self.paths.config_file)
+            self._config = load_config(self.file)
         return self._config
 
     def registry(self) -> Registry:

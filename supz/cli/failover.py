@@ -79,7 +79,7 @@ def fifo(env: Env, path: Path | None) -> None:
 @click.pass_context
 def check_cmd(ctx: click.Context, env: Env, verbose: bool) -> None:
     """For vrrp_script: exit 0 when supervisord answers (and critical applications run), 1 otherwise."""
-    healthy, why = run_check(env.paths, load_failover_settings(env.paths.config_file))
+    healthy, why = run_check(env.paths, load_failover_settings(env.file))
     if verbose or not healthy:
         click.echo(why, err=not healthy)
     ctx.exit(ExitCode.OK if healthy else ExitCode.ERROR)
@@ -96,7 +96,7 @@ def keepalived() -> None:
 @pass_env
 def render_cmd(env: Env, write: bool, check: bool) -> None:
     """Render keepalived.conf from the [failover] settings: every host BACKUP + nopreempt."""
-    settings = load_failover_settings(env.paths.config_file)
+    settings = load_failover_settings(env.file)
     text = render_keepalived(env.paths, settings, env.config.host)
     hooks = (supz_executable(), supz_executable().with_name("supz-check"))
     for problem in [p for hook in hooks for p in script_security_problems(hook)]:

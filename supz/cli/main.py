@@ -38,8 +38,8 @@ for _module in (host, registry, role, app, sync, failover, status):
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run `supz` and return its exit code: SupzError becomes `supz: error: ...` on stderr and the
-    code it carries, click's usage errors 2, Ctrl-C 130. Never exits (tests call it in-process)."""
+    """`supz` without exiting: the one place that turns what a command raised into a message on
+    stderr and an exit code (`ExitCode`). Tests call this in-process."""
     try:
         # Without standalone mode click returns ctx.exit()'s code instead of exiting.
         returned = cli.main(args=argv, prog_name="supz", standalone_mode=False)
@@ -61,7 +61,7 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The `supz` entry point: the only place it exits."""
+    """The console script: run `supz` and exit with its code."""
     sys.exit(run(argv))
 
 

@@ -8,6 +8,7 @@ import click
 
 from supz.cli.env import Env, pass_env
 from supz.cluster import cluster_status, local_status
+from supz.errors import ExitCode
 
 
 def _row(view: dict) -> str:  # type: ignore[type-arg]
@@ -30,22 +31,26 @@ HEADER = f"{'host':<16} {'role':<8} {'vip':<4} {'sv':<5} {'active':>6} {'parked'
 def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
     """Role, VIP, supervisord, active / parked / running counts, generation and sync lag.
 
-    With --cluster, two MASTERs at once (split brain) is an error (exit 1); an unreachable
-    peer exits 2.
+    Exit 7 when this host's supervisord is not running. With --cluster, two MASTERs at once
+    (split brain) or a host whose supervisord is down is an error (exit 1); otherwise an
+    unreachable peer exits 6.
     """
     if not cluster:
-        view = local_status(env.paths)
+        view = local_status(env.paths, env.file)
         click.echo(json.dumps(view, indent=1) if as_json else f"{HEADER}\n{_row(view)}")
-        return
-    result = cluster_status(env.paths)
+        ctx.exit(ExitCode.DOWN if view["supervisord"] == "down" else ExitCode.OK)
+    result = cluster_status(env.paths, env.file)
     if as_json:
-        click.echo(json.dumps({"hosts": result.hosts, "problems": result.problems}, indent=1))
+        click.echo(json.dumps({"hosts": result.hosts, "problems": result.problems,
+                               "unreachable": result.unreachable}, indent=1))
     else:
         click.echo(HEADER)
         for view in result.hosts:
             click.echo(_row(view))
         for problem in result.problems:
-            click.echo(f"ERROR: {problem}" if problem.startswith("split") else f"warning: {problem}", err=True)
+            click.echo(f"ERROR: {problem}", err=True)
+        for problem in result.unreachable:
+            click.echo(f"warning: {problem}", err=True)
     ctx.exit(result.exit_code)
 
 

@@ -20,9 +20,6 @@ from supz.sync.settings import load_sync_settings
 from supz.sync.state import PeerStatus, SyncStatus, daemon_alive, read_status
 from supz.templating import render
 
-CHECK_IN_SYNC, CHECK_DIFFERENT, CHECK_UNREACHABLE = 0, 1, 2
-
-
 @click.group()
 def sync() -> None:
     """Keep the standby's registry equal to this MASTER's (inotify + rsync)."""
@@ -39,7 +36,8 @@ def run(env: Env) -> None:
 
 @sync.command()
 @pass_env
-def once(env: Env) -> None:
+@click.pass_context
+def once(ctx: click.Context, env: Env) -> None:
     """Push the whole registry to every peer now (MASTER only); exit 1 if a peer was not updated."""
     role = read_role(env.paths)
     if role != HA_ROLE:
@@ -55,7 +53,7 @@ def once(env: Env) -> None:
         click.echo(f"{result.peer}: {what} ({result.millis:.0f} ms)")
         if result.set_aside:
             click.echo(f"{result.peer}: the peer's own registry was set aside in {result.set_aside}")
-    sys.exit(ExitCode.ERROR if failed else ExitCode.OK)
+    ctx.exit(ExitCode.ERROR if failed else ExitCode.OK)
 
 
 def _when(epoch: float | None, now: float) -> str:
@@ -83,7 +81,8 @@ def _peer_lines(peer: PeerStatus, local_generation: int, now: float) -> list[str
 @sync.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @pass_env
-def status(env: Env, as_json: bool) -> None:
+@click.pass_context
+def status(ctx: click.Context, env: Env, as_json: bool) -> None:
     """Per peer: state, generations, last sync, lag, pending changes, last error.
 
     Exit 0 while the syncer runs, 3 when it does not.
@@ -94,10 +93,10 @@ def status(env: Env, as_json: bool) -> None:
         data = found.as_dict() if found else {"peers": []}
         data["running"] = running
         click.echo(json.dumps(data, indent=1, sort_keys=True))
-        sys.exit(ExitCode.OK if running else ExitCode.NOT_RUNNING)
+        ctx.exit(ExitCode.OK if running else ExitCode.NOT_RUNNING)
     if found is None:
         click.echo("syncer: never ran on this host (supervisord runs it as supz-sync)")
-        sys.exit(ExitCode.NOT_RUNNING)
+        ctx.exit(ExitCode.NOT_RUNNING)
     now = time.time()
     state = f"running (pid {found.pid})" if running else f"not running (last status {_when(found.updated, now)})"
     click.echo(f"syncer: {state} on {found.host}, role {found.role}, registry generation {found.local_generation}")
@@ -108,16 +107,17 @@ def status(env: Env, as_json: bool) -> None:
     for peer in found.peers:
         for line in _peer_lines(peer, found.local_generation, now):
             click.echo(line)
-    sys.exit(ExitCode.OK if running else ExitCode.NOT_RUNNING)
+    ctx.exit(ExitCode.OK if running else ExitCode.NOT_RUNNING)
 
 
 @sync.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @pass_env
-def check(env: Env, as_json: bool) -> None:
+@click.pass_context
+def check(ctx: click.Context, env: Env, as_json: bool) -> None:
     """Compare the registry with every peer (generation and each file's checksum).
 
-    Exit 0 when every peer is in sync, 1 when one differs, 2 when one is unreachable (and none differs).
+    Exit 0 when every peer is in sync, 1 when one differs, 6 when one is unreachable (and none differs).
     """
     results = sync_peers.check(env.paths)
     if as_json:
@@ -131,8 +131,8 @@ def check(env: Env, as_json: bool) -> None:
             shown = ", ".join(r.differing[:20]) + (f" and {len(r.differing) - 20} more" if len(r.differing) > 20 else "")
             click.echo(f"  differing entries: {shown}")
     verdicts = {r.verdict for r in results}
-    code = CHECK_DIFFERENT if "different" in verdicts else CHECK_UNREACHABLE if "unreachable" in verdicts else CHECK_IN_SYNC
-    sys.exit(code)
+    ctx.exit(ExitCode.ERROR if "different" in verdicts
+             else ExitCode.UNREACHABLE if "unreachable" in verdicts else ExitCode.OK)
 
 
 @sync.command()
@@ -162,11 +162,12 @@ def pull(env: Env, peer: str) -> None:
 @sync.command(hidden=True)
 @click.option("--stdio", is_flag=True, required=True, help="Answer a sender's requests on stdin/stdout.")
 @pass_env
-def receive(env: Env, stdio: bool) -> None:
+@click.pass_context
+def receive(ctx: click.Context, env: Env, stdio: bool) -> None:
     """The receiving agent a sender starts over ssh (protocol: supz/sync/agent.py)."""
     from supz.sync.agent import serve_stdio
 
-    sys.exit(serve_stdio(env.paths, sys.stdin.buffer, sys.stdout.buffer))
+    ctx.exit(serve_stdio(env.paths, sys.stdin.buffer, sys.stdout.buffer))
 
 
 @sync.command("rsyncd-conf")
@@ -180,7 +181,7 @@ def rsyncd_conf(env: Env, write: bool) -> None:
     from supz.sync.layout import hook_dir, incoming_dir
 
     paths = env.paths
-    settings = load_sync_settings(paths)
+    settings = load_sync_settings(env.file)
     hook = shlex.join([sys.executable, "-m", "supz.sync.hook", "--root", str(paths.root)])
     text = render(
         "rsyncd.conf.j2",

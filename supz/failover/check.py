@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from supz.errors import ExitCode
+    from supz.config import read_config
     from supz.failover.settings import load_failover_settings
     from supz.paths import resolve_root
 
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = resolve_root(args.root)
     try:
-        healthy, why = check(paths, load_failover_settings(paths.config_file))
+        healthy, why = check(paths, load_failover_settings(read_config(paths.config_file)))
     except SupzError as exc:
         healthy, why = False, str(exc)
     if args.verbose or not healthy:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import configparser
 import ipaddress
 from dataclasses import dataclass
-from pathlib import Path
 
+from supz.config import ConfigFile
 from supz.errors import ConfigError
 from supz.names import validate_name
 
@@ -35,19 +34,15 @@ def _addresses(values: list[str], key: str) -> tuple[str, ...]:
         try:
             ipaddress.ip_address(value)
         except ValueError as exc:
-            raise ConfigError(f"[failover] {key}: {value!r} is not an IP address", thing=value) from exc
+            raise ConfigError(f"{key}: {value!r} is not an IP address", thing=value) from exc
     return tuple(values)
 
 
-def load_failover_settings(path: Path) -> FailoverSettings:
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: {str(exc).splitlines()[0]}", thing=str(path)) from exc
-    if not parser.has_section("failover"):
+def load_failover_settings(config: ConfigFile) -> FailoverSettings:
+    """Read [failover]; a missing section means the defaults (no VIP: keepalived not rendered)."""
+    section = config.section("failover")
+    if section is None:
         return FailoverSettings()
-    section = parser["failover"]
     try:
         vip = section.get("vip", "").strip()
         if vip:
@@ -66,10 +61,12 @@ def load_failover_settings(path: Path) -> FailoverSettings:
             check_interval=section.getint("check_interval", 1),
             check_timeout=section.getfloat("check_timeout", 0.8),
         )
+    except ConfigError as exc:
+        raise config.error("failover", exc, thing=exc.thing) from exc
     except ValueError as exc:
-        raise ConfigError(f"{path}: [failover] {exc}", thing=str(path)) from exc
+        raise config.error("failover", exc) from exc
     if settings.notify not in ("notify", "fifo"):
-        raise ConfigError(f"{path}: [failover] notify must be 'notify' or 'fifo', not {settings.notify!r}")
+        raise config.error("failover", f"notify must be 'notify' or 'fifo', not {settings.notify!r}")
     if not 1 <= settings.router_id <= 255 or not 1 <= settings.priority <= 254:
-        raise ConfigError(f"{path}: [failover] router_id must be 1-255 and priority 1-254")
+        raise config.error("failover", "router_id must be 1-255 and priority 1-254")
     return settings

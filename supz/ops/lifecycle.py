@@ -169,40 +169,15 @@ def start(env: OpsEnv, names: Sequence[str], *, command: Command | None = None) 
 
 
 def restart(env: OpsEnv, names: Sequence[str], *, command: Command | None = None) -> Report:
-    """Stop then start; the registry is unchanged. A parked entry is an error (start brings it back)."""
+    """Stop then start, inside supervisord (`supz.restart`): the registry is unchanged, a parked
+    entry is an error ('start' brings it back). `all`: every loaded program."""
     report = Report()
     with env.connect() as client:
-        if "all" in names:
-            _restart_all(client, report)
-        else:
-            targets = resolve(client, names, report)
-            if targets is None:
-                return report
-            for name in names:
-                target = targets[name]
-                if target.kind == "parked":
-                    report.fail(f"{name}: ERROR (parked: 'start {name}' brings it back)")
-                elif not target.loaded:
-                    report.fail(f"{name}: ERROR (not loaded on this host)")
-                else:
-                    spec = name if target.process else f"{target.group}:*"
-                    stopped = plain(client, "stop", spec, "stopped")
-                    report.lines += [line for line in stopped.errors if "not running" not in line]
-                    report.merge(plain(client, "start", spec, "restarted"))
-        audit_report(env, client, command_for(command, "restart", names), report)
+        if "all" not in names and resolve(client, names, report) is None:
+            return report
+        answer = client.supz("restart", list(names), env.context(command_for(command, "restart", names)))
+        add_results(report, answer, {})
     return report
-
-
-def _restart_all(client: RpcClient, report: Report) -> None:
-    for result in client.supervisor("stopAllProcesses"):
-        if result["status"] != Faults.SUCCESS:
-            report.say(f"{result['group']}:{result['name']}: ERROR ({result['description']})")
-    for result in client.supervisor("startAllProcesses"):
-        spec = f"{result['group']}:{result['name']}"
-        if result["status"] in (Faults.SUCCESS, Faults.ALREADY_STARTED):
-            report.say(f"{spec}: restarted")
-        else:
-            report.fail(f"{spec}: ERROR ({result['description']})")
 
 
 def parked_names(env: OpsEnv) -> list[str]:

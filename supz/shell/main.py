@@ -29,7 +29,7 @@ from typing import Any
 from supervisor.options import ClientOptions
 from supervisor.supervisorctl import Controller
 
-from supz.config import SupzConfig, load_config
+from supz.config import SupzConfig, load_config, read_config
 from supz.errors import ExitCode, SupzError
 from supz.paths import HostPaths, resolve_root
 from supz.policy import Verdict, confirmed, decide, needs_yes_message, refusal_message
@@ -46,10 +46,12 @@ class SupzController(Controller):  # type: ignore[misc]
         self.supz_config = supz_config
         self.paths = paths
         self.assume_yes = assume_yes
+        self.confirmed = False
         super().__init__(options)
 
     def onecmd(self, line: str) -> Any:
         command, arg, _ = self.parseline(line)
+        self.confirmed = False
         if command:
             decision = decide(self.supz_config.policy, command, (arg or "").split())
             if decision.verdict is Verdict.REFUSE:
@@ -69,6 +71,8 @@ class SupzController(Controller):  # type: ignore[misc]
                     self.output("not confirmed: nothing done")
                     self.exitstatus = ExitCode.REFUSED
                     return None
+            # The extension holds a caller that is not root to the same rule: it sees this flag.
+            self.confirmed = decision.verdict is Verdict.CONFIRM
         return super().onecmd(line)
 
     def upcheck(self) -> bool:
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     args = [a for a in args if a not in YES_FLAGS]
     paths = resolve_root()
     try:
-        config = load_config(paths.config_file)
+        config = load_config(read_config(paths.config_file))
     except SupzError as exc:
         sys.stderr.write(f"supzcli: error: {exc}\n")
         sys.exit(int(exc.exit_code))

@@ -43,8 +43,11 @@ class SupzControllerPlugin(DefaultControllerPlugin):  # type: ignore[misc]
     # ---- plumbing ------------------------------------------------------------------------
 
     def _env(self) -> OpsEnv:
+        """The operations' environment for this command: `confirmed` when the policy's confirmation
+        was given (the extension refuses an unconfirmed mass operation to a caller that is not root)."""
         config = self.ctl.supz_config
-        return OpsEnv(self.ctl.paths, config, current_who(config.host), lambda: ControllerClient(self.ctl))
+        return OpsEnv(self.ctl.paths, config, current_who(config.host), lambda: ControllerClient(self.ctl),
+                      confirmed=bool(getattr(self.ctl, "confirmed", False)))
 
     def _show(self, report: Report) -> None:
         """Print a report; its exit code becomes the command's (the worst of several, for one line)."""

@@ -6,12 +6,14 @@ Mixed into `SupzNamespaceRPCInterface` (rpc.py), which provides `registry`, `tab
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from supervisor.options import make_namespec
 from supervisor.states import RUNNING_STATES
 
 from supz import __version__
+from supz.audit import AuditLog
 from supz.errors import InvalidProgramFile, SupzError, UnknownEntry
 from supz.names import validate_name
 from supz.programfile import parse_program_text, sha256_text
@@ -46,6 +48,19 @@ class QueryMethods:
     def getVersion(self) -> str:
         """The supz package version running inside supervisord."""
         return __version__
+
+    def history(self, count: int = 20) -> str:
+        """The last `count` audit records (0: all), one JSON object per line, as stored.
+
+        Operators with only the socket cannot read the audit log itself (it names who did what
+        on the whole host); supervisord reads it for them.
+        """
+        self._update("supz.history")
+        try:
+            records = AuditLog(self.paths.audit_log).tail(int(count) or None)
+        except SupzError as exc:
+            raise _fault(exc) from exc
+        return "\n".join(json.dumps(record, sort_keys=True) for record in records)
 
     def getRegistry(self) -> dict[str, Any]:
         """Active and parked entries, the generation and the role, in one call."""

@@ -21,38 +21,51 @@ from supervisor.rpcinterface import SupervisorNamespaceRPCInterface
 from supervisor.xmlrpc import Faults
 
 from supz.audit import AuditLog, AuditRecord
-from supz.config import SupzConfig, load_config
+from supz.config import SupzConfig, load_config, read_config
 from supz.errors import InvalidProgramFile, OperationFailed, SupzError, UnknownEntry
 from supz.names import validate_name
 from supz.paths import HostPaths, resolve_root
 from supz.programfile import ProgramSpec, read_program_file
 from supz.registry import EntryState, Registry, Who
 from supz.role import HA_ROLE, read_role
+from supz.supervisord import caller as callers
+from supz.supervisord import gate
 from supz.supervisord.engine import Operation, Outcome, ProcessTable, drive, wait_started, wait_stopped
 from supz.supervisord.faults import as_rpc_error as _fault
 from supz.supervisord.queries import QueryMethods
+from supz.supervisord.restarts import RestartMethods
 from supz.supervisord.specs import SpecCache
-from supz.supervisord.tuning import Pacer, fast_spawn_enabled, install
+from supz.supervisord.tuning import Pacer, install
 
 
 
 class Context:
-    """Who called and with what command line: taken from the client for the audit trail."""
+    """Who called and with what command line, for the audit trail.
+
+    Who comes from the socket's peer credentials: a client's claim (`user`, `real_user`) counts
+    only where the peer is root (sudo's SUDO_USER behind root), or for supervisord's own calls.
+    The command line and the confirmation are the client's word.
+    """
 
     def __init__(self, data: dict[str, Any] | None, host: str) -> None:
         data = data or {}
-        self.who = Who(
-            user=str(data.get("user", "unknown")),
-            real_user=str(data.get("real_user", data.get("user", "unknown"))),
-            host=host,
-        )
+        claimed_user = str(data.get("user", "unknown"))
+        claimed_real = str(data.get("real_user", claimed_user))
+        peer = callers.current()
+        if peer.kind == callers.INTERNAL:
+            self.who = Who(user=claimed_user, real_user=claimed_real, host=host)
+        elif peer.uid == 0:
+            self.who = Who(user=peer.user, real_user=claimed_real, host=host)
+        else:
+            self.who = Who(user=peer.user, real_user=peer.user, host=host)
         self.command = str(data.get("command", "rpc"))
         self.args = [str(a) for a in data.get("args", [])]
+        self.confirmed = bool(data.get("confirmed", False))
         # A caller that writes its own audit line for the whole command asks for none here.
         self.audit = bool(data.get("audit", True))
 
 
-class SupzNamespaceRPCInterface(QueryMethods):
+class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
     def __init__(self, supervisord: Any, paths: HostPaths, config: SupzConfig, pacer: Pacer | None = None) -> None:
         self.supervisord = supervisord
         self.paths = paths
@@ -93,6 +106,19 @@ class SupzNamespaceRPCInterface(QueryMethods):
         return not self.config.ha_enabled or read_role(self.paths) == HA_ROLE
 
     # ---- helpers -------------------------------------------------------------------------
+
+    def _context(self, context: dict[str, Any] | None, command: str, words: list[str]) -> Context:
+        """The caller's context, once the policy lets it run `command` on `words` (gate.permit)."""
+        ctx = Context(context, self.config.host)
+        try:
+            gate.permit(self.config.policy, callers.current(), command, words, ctx.confirmed)
+        except SupzError as exc:
+            raise _fault(exc) from exc
+        return ctx
+
+    def context_of_caller(self, command: str, args: list[str]) -> Context:
+        """The context of a call made through supervisor's own API (stock supervisorctl...)."""
+        return Context({"command": command, "args": args}, self.config.host)
 
     def _update(self, text: str) -> None:
         self._stock._update(text)
@@ -227,7 +253,10 @@ class SupzNamespaceRPCInterface(QueryMethods):
     def park(self, names: list[str], context: dict[str, Any] | None = None) -> Any:
         """Stop programs and park their entries (one generation step for all); remove their groups."""
         self._update("supz.park")
-        ctx = Context(context, self.config.host)
+        wanted = [names] if isinstance(names, str) else list(names)
+        active = set(self.registry.active_names())
+        everything = len(active) > 1 and active <= set(wanted)
+        ctx = self._context(context, "stop", ["all"] if everything else wanted)
         return self._drive(self._park(names, ctx))
 
     def _park(self, names: Any, ctx: Context) -> Operation:
@@ -270,7 +299,7 @@ class SupzNamespaceRPCInterface(QueryMethods):
     def unpark(self, names: list[str], context: dict[str, Any] | None = None, wait: bool = True) -> Any:
         """Bring parked entries back to active and start them; start active ones not running."""
         self._update("supz.unpark")
-        ctx = Context(context, self.config.host)
+        ctx = self._context(context, "start", [names] if isinstance(names, str) else list(names))
         return self._drive(self._unpark(names, ctx, wait))
 
     def _unpark(self, names: Any, ctx: Context, wait: bool) -> Operation:
@@ -311,7 +340,7 @@ class SupzNamespaceRPCInterface(QueryMethods):
     def activate(self, context: dict[str, Any] | None = None, wait: bool = True) -> Any:
         """Load and start every active entry (the MASTER transition), in one call."""
         self._update("supz.activate")
-        ctx = Context(context, self.config.host)
+        ctx = self._context(context, "start", ["all"])
         return self._drive(self._activate(ctx, wait))
 
     def _activate(self, ctx: Context, wait: bool) -> Operation:
@@ -332,7 +361,7 @@ class SupzNamespaceRPCInterface(QueryMethods):
     def deactivate(self, context: dict[str, Any] | None = None) -> Any:
         """Stop and unload every HA application (the BACKUP transition); host-local ones stay."""
         self._update("supz.deactivate")
-        ctx = Context(context, self.config.host)
+        ctx = self._context(context, "stop", ["all"])
         return self._drive(self._deactivate(ctx))
 
     def _deactivate(self, ctx: Context) -> Operation:
@@ -354,7 +383,7 @@ class SupzNamespaceRPCInterface(QueryMethods):
         A malformed file is reported by name and skipped; the others still apply.
         """
         self._update("supz.update")
-        ctx = Context(context, self.config.host)
+        ctx = self._context(context, "update", list(names or []))
         return self._drive(self._update_entries(names or [], ctx))
 
     def _update_entries(self, names: list[str], ctx: Context) -> Operation:
@@ -416,7 +445,7 @@ class SupzNamespaceRPCInterface(QueryMethods):
     def remove(self, names: list[str], context: dict[str, Any] | None = None) -> Any:
         """Stop programs and delete their entries; the last content is kept under var/lib/supz/removed."""
         self._update("supz.remove")
-        ctx = Context(context, self.config.host)
+        ctx = self._context(context, "remove", [names] if isinstance(names, str) else list(names))
         return self._drive(self._remove(names, ctx))
 
     def _remove(self, names: Any, ctx: Context) -> Operation:
@@ -438,13 +467,14 @@ def make_rpcinterface(supervisord: Any, **config: str) -> SupzNamespaceRPCInterf
     """supervisord's factory hook: `root` names the host root (default $SUPZ_ROOT or /)."""
     paths = resolve_root(config.get("root"))
     try:
-        supz_config = load_config(paths.config_file)
+        supz_config = load_config(read_config(paths.config_file))
     except SupzError as exc:
         supervisord.options.logger.critical(f"supz: {exc}; using defaults")
         supz_config = SupzConfig()
-    pacer = install(supervisord, fast_spawn=fast_spawn_enabled(paths.config_file))
+    pacer = install(supervisord, fast_spawn=supz_config.fast_spawn)
     interface = SupzNamespaceRPCInterface(supervisord, paths, supz_config, pacer)
     interface.on_start()
+    gate.install(interface)
     return interface
 
 

@@ -21,12 +21,10 @@ Set `[supervisord] fast_spawn = no` in supz.conf to keep supervisor's fork path 
 
 from __future__ import annotations
 
-import configparser
 import functools
 import heapq
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 _MARK = "_supz_tuned"
@@ -142,15 +140,6 @@ def _no_inherited_fds(minfds: int) -> None:
                 os.set_inheritable(fd, False)
         except OSError:
             continue
-
-
-def fast_spawn_enabled(config_file: Path) -> bool:
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(config_file, encoding="utf-8")
-        return parser.getboolean("supervisord", "fast_spawn", fallback=True)
-    except (configparser.Error, OSError, UnicodeDecodeError, ValueError):
-        return True
 
 
 def install(supervisord: Any, *, fast_spawn: bool = True) -> Pacer | None:

@@ -155,12 +155,12 @@ class Agent:
 def landing_for(paths: HostPaths) -> Landing:
     """The receiving side of the host at `paths`, which must be a supz host (a mistyped peer
     root must not grow a registry of its own)."""
-    from supz.config import load_config
+    from supz.config import load_config, read_config
 
     if not paths.config_file.exists():
         raise SyncRefused("config", f"no supz host at {paths.root} ({paths.config_file} missing: run supz init there)",
                           thing=str(paths.root))
-    return Landing(paths, host=load_config(paths.config_file).host)
+    return Landing(paths, host=load_config(read_config(paths.config_file)).host)
 
 
 def serve_stdio(paths: HostPaths, stdin: BinaryIO, stdout: BinaryIO) -> int:

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from supz.config import load_config
+from supz.config import load_config, read_config
 from supz.errors import PeerUnreachable, SupzError, SyncRefused
 from supz.paths import HostPaths
 from supz.role import HA_ROLE, read_role
@@ -237,10 +237,11 @@ class PeerWorker(threading.Thread):
 class SyncDaemon:
     def __init__(self, paths: HostPaths) -> None:
         self.paths = paths
-        self.host = load_config(paths.config_file).host
         self.config_error = ""
+        config = read_config(paths.config_file)
+        self.host = load_config(config).host
         try:
-            self.settings: SyncSettings = load_sync_settings(paths)
+            self.settings: SyncSettings = load_sync_settings(config)
         except SupzError as exc:
             # Keep running without peers: the config watch picks up the fix.
             self.settings = SyncSettings()
@@ -286,7 +287,7 @@ class SyncDaemon:
 
     def _reload(self) -> None:
         try:
-            settings = load_sync_settings(self.paths)
+            settings = load_sync_settings(read_config(self.paths.config_file))
         except SupzError as exc:
             log.error("config not reloaded: %s", exc)
             self.book.status.note = f"config error: {exc}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from supz.config import load_config
+from supz.config import load_config, read_config
 from supz.errors import ConfigError, PeerUnreachable, SupzError, SyncRefused
 from supz.paths import HostPaths
 from supz.sync import layout
@@ -54,7 +54,8 @@ class CheckResult:
 
 
 def _context(paths: HostPaths) -> tuple[SyncSettings, str]:
-    return load_sync_settings(paths), load_config(paths.config_file).host
+    config = read_config(paths.config_file)
+    return load_sync_settings(config), load_config(config).host
 
 
 def find_peer(settings: SyncSettings, spec: str) -> Peer:

@@ -15,8 +15,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from supz.config import ConfigFile
 from supz.errors import ConfigError
-from supz.paths import HostPaths
 
 SSH, DAEMON, LOCAL = "ssh", "daemon", "local"
 DEFAULT_SSH_OPTIONS = (
@@ -113,20 +113,13 @@ class SyncSettings:
 def _float(parser: configparser.ConfigParser, key: str, default: float, minimum: float) -> float:
     value = parser.getfloat("sync", key, fallback=default)
     if value < minimum:
-        raise ValueError(f"[sync] {key} = {value}: must be at least {minimum}")
+        raise ValueError(f"{key} = {value}: must be at least {minimum}")
     return value
 
 
-def load_sync_settings(paths: HostPaths) -> SyncSettings:
-    """Read [sync] from the host's supz config; missing keys keep their defaults."""
-    parser = configparser.ConfigParser(interpolation=None)
-    path = paths.config_file
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: {str(exc).splitlines()[0]}", thing=str(path)) from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}", thing=str(path)) from exc
+def load_sync_settings(config: ConfigFile) -> SyncSettings:
+    """Read [sync]; missing keys keep their defaults."""
+    parser = config.parser
     if not parser.has_section("sync"):
         return SyncSettings()
     get = parser["sync"].get
@@ -161,10 +154,10 @@ def load_sync_settings(paths: HostPaths) -> SyncSettings:
             rsyncd_hosts_allow=get("rsyncd_hosts_allow", "").strip(),
         )
     except ConfigError as exc:
-        raise ConfigError(f"{path}: [sync] {exc}", thing=exc.thing) from exc
+        raise config.error("sync", exc, thing=exc.thing) from exc
     except (configparser.Error, ValueError) as exc:
-        raise ConfigError(f"{path}: [sync] {exc}", thing=str(path)) from exc
+        raise config.error("sync", exc) from exc
     for word in (settings.rsyncd_module, settings.rsyncd_auth_user, settings.daemon_user):
         if not re.fullmatch(r"[A-Za-z0-9_-]+", word):
-            raise ConfigError(f"{path}: [sync] {word!r}: only letters, digits, '_' and '-'", thing=word)
+            raise config.error("sync", f"{word!r}: only letters, digits, '_' and '-'", thing=word)
     return settings

@@ -156,10 +156,10 @@ def test_once_check_and_status_speak_plainly(pair: tuple[SupzHost, SupzHost]) ->
     # Only a MASTER pushes.
     refused = standby.supz("sync", "once")
     assert refused.returncode == 4 and "only a MASTER pushes" in refused.stderr
-    # A peer that is not there: exit 2, with the reason.
+    # A peer that is not there: exit 6 (unreachable), with the reason.
     set_peers(master, f"{standby.root}, /tmp/supz-no-such-root")
     unreachable = master.supz("sync", "check")
-    assert unreachable.returncode == 2 and "no supz host there" in unreachable.stdout
+    assert unreachable.returncode == 6 and "no supz host there" in unreachable.stdout
 
 
 def test_the_syncer_is_a_host_local_program_of_every_host(pair: tuple[SupzHost, SupzHost]) -> None:

@@ -9,6 +9,7 @@ import time
 import pytest
 
 import supz.failover.transitions as transitions
+from supz.config import read_config
 from supz.errors import ConfigError, SupzError
 from supz.failover.check import check
 from supz.failover.fifo import parse_line, run_fifo
@@ -83,21 +84,21 @@ def test_settings_and_rendering(paths: HostPaths) -> None:
         "[failover]\nvip = 10.9.0.100/24\ninterface = eth1\npriority = 90\nunicast_src = 10.9.0.1\n"
         "peers = 10.9.0.2\ncritical = db web\n"
     )
-    settings = load_failover_settings(paths.config_file)
+    settings = load_failover_settings(read_config(paths.config_file))
     text = render_keepalived(paths, settings, "hosta")
     assert "state BACKUP" in text and "nopreempt" in text and "enable_script_security" in text
     assert "supz_check weight 0" in text and "10.9.0.100/24 dev eth1" in text and "priority 90" in text
     assert f"--root {paths.root} failover notify" in text
     paths.config_file.write_text("[failover]\nvip = 10.9.0.100/24\ninterface = eth1\nnotify = fifo\n")
-    fifo = render_keepalived(paths, load_failover_settings(paths.config_file), "hosta")
+    fifo = render_keepalived(paths, load_failover_settings(read_config(paths.config_file)), "hosta")
     assert f"vrrp_notify_fifo {paths.notify_fifo}" in fifo and "failover notify" not in fifo
     for bad in ("vip = nonsense\n", "peers = 10.0.0.1 rm\n", "notify = mail\n", "critical = ../x\n"):
         paths.config_file.write_text("[failover]\ninterface = eth1\n" + bad)
         with pytest.raises(SupzError):
-            load_failover_settings(paths.config_file)
+            load_failover_settings(read_config(paths.config_file))
     paths.config_file.write_text("[failover]\n")
     with pytest.raises(ConfigError, match="needs vip and interface"):
-        render_keepalived(paths, load_failover_settings(paths.config_file), "hosta")
+        render_keepalived(paths, load_failover_settings(read_config(paths.config_file)), "hosta")
 
 
 def test_concurrent_reconcilers_serialize(paths: HostPaths, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -120,6 +120,21 @@ class FakeSupz:
                              "message": "" if n not in self.world.broken else f"{n}.conf line 2: bad"}
                             for n in chosen]}
 
+    def restart(self, names: list[str], context: dict[str, Any]) -> dict[str, Any]:
+        self.world.contexts.append(("restart", context))
+        results = []
+        for spec in (sorted(self.world.loaded) if "all" in names else names):
+            group, _, process = spec.partition(":")
+            if self.world.registry.get(group) == "parked":
+                results.append({"name": spec, "ok": False, "status": "parked", "message": f"'start {group}' brings it back"})
+                continue
+            for name in self.world.loaded[group]:
+                if process in ("", "*", name):
+                    broken = f"{group}:{name}" in self.world.broken
+                    results.append({"name": f"{group}:{name}", "ok": not broken, "status": "failed" if broken else "restarted",
+                                    "message": "exited too quickly" if broken else ""})
+        return {"results": results}
+
     def remove(self, names: list[str], context: dict[str, Any]) -> dict[str, Any]:
         for name in names:
             del self.world.registry[name]
@@ -221,12 +236,20 @@ def test_start_unparks_and_a_failed_start_exits_1(ctl: FakeController, world: Fa
 
 def test_restart_keeps_the_registry_and_refuses_a_parked_entry(ctl: FakeController, world: FakeWorld) -> None:
     assert ctl.run("restart api") == (["api:api: restarted"], 0)
-    assert world.audits[-1] == ("restart", ["api"], "ok")
+    assert world.contexts[-1][0] == "restart" and world.contexts[-1][1]["args"] == ["api"]
+    assert world.registry == {"web": "active", "api": "active"}
     ctl.run("stop web")
     assert ctl.run("restart web") == (["web: ERROR (parked: 'start web' brings it back)"], 1)
     world.broken.add("api:api")
-    assert ctl.run("restart api") == (["api:api: ERROR (SPAWN_ERROR)"], 1)
-    assert world.audits[-1] == ("restart", ["api"], "failed: api:api: ERROR (SPAWN_ERROR)")
+    assert ctl.run("restart api") == (["api:api: ERROR (failed: exited too quickly)"], 1)
+
+
+def test_restart_all_needs_a_confirmation_and_tells_the_extension(ctl: FakeController, world: FakeWorld) -> None:
+    lines, code = ctl.run("restart all")
+    assert code == 4 and "needs a confirmation" in lines[0] and world.contexts == []
+    ctl.assume_yes = True
+    assert ctl.run("restart all")[1] == 0
+    assert world.contexts[-1][1]["confirmed"] is True
 
 
 def test_status_exit_codes(ctl: FakeController, world: FakeWorld) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from supz.config import read_config
 from supz.errors import ConfigError
 from supz.paths import HostPaths
 from supz.sync.settings import DAEMON, LOCAL, SSH, load_sync_settings, parse_peer
@@ -50,7 +51,7 @@ def test_settings_read_from_the_sync_section(tmp_path: Path) -> None:
     paths = write_config(tmp_path, "[sync]\npeers = root@10.0.0.2:/srv, rsync://supz@10.0.0.3/supz\n"
                                    "  /tmp/third\nfull_resync_interval = 600\nssh_options = -p 2222 -i /k\n"
                                    "password_file = /etc/supz/rsync.pass\n")
-    settings = load_sync_settings(paths)
+    settings = load_sync_settings(read_config(paths.config_file))
     assert [p.transport for p in settings.peers] == [SSH, DAEMON, LOCAL]
     assert settings.full_resync_interval == 600
     assert settings.ssh_options == ("-p", "2222", "-i", "/k")
@@ -58,7 +59,7 @@ def test_settings_read_from_the_sync_section(tmp_path: Path) -> None:
 
 
 def test_no_section_means_no_peers(tmp_path: Path) -> None:
-    assert load_sync_settings(write_config(tmp_path, "[supz]\nhost = a\n")).peers == ()
+    assert load_sync_settings(read_config(write_config(tmp_path, "[supz]\nhost = a\n").config_file)).peers == ()
 
 
 @pytest.mark.parametrize(
@@ -69,5 +70,5 @@ def test_no_section_means_no_peers(tmp_path: Path) -> None:
 def test_bad_settings_name_the_file(tmp_path: Path, text: str) -> None:
     paths = write_config(tmp_path, text)
     with pytest.raises(ConfigError) as caught:
-        load_sync_settings(paths)
+        load_sync_settings(read_config(paths.config_file))
     assert str(paths.config_file) in str(caught.value)
