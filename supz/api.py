@@ -120,5 +120,6 @@ class Host:
         return ops.listing(self.env)
 
     def history(self, count: int | None = 20) -> list[dict[str, Any]]:
-        """The last `count` audit records, oldest first, as stored (needs read access to the log)."""
+        """The last `count` audit records, oldest first, as stored (through supervisord when this
+        user may not read the audit log)."""
         return ops.history(self.env, count)

@@ -30,7 +30,8 @@ def registry() -> None:
 @click.pass_context
 def add(ctx: click.Context, env: Env, file: Path, name: str | None, replace: bool) -> None:
     """Validate FILE and make it an active entry; supervisord loads and starts it if running."""
-    report = ops.add_file(_ops_env(env), file, name=name, replace=replace)
+    # The registry change is what was asked: a program that then fails to start is shown, exit 0.
+    report = ops.add_file(_ops_env(env), file, name=name, replace=replace, must_start=False)
     render_report(report)
     ctx.exit(report.exit_code)
 
