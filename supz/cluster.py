@@ -50,9 +50,10 @@ def local_status(paths: HostPaths, config_file: ConfigFile | None = None) -> dic
     try:
         with SupervisorClient.for_host(paths) as client:
             running = {spec.split(":", 1)[0] for spec in client.supz("running")}
-        view.update(supervisord="up", running=len(running & set(active)))
+            drift = client.supz("drift")
+        view.update(supervisord="up", running=len(running & set(active)), drift=drift)
     except SupzError:
-        view.update(supervisord="down", running=0)
+        view.update(supervisord="down", running=0, drift=[])
     try:
         sync = read_status(paths)
     except SupzError:
@@ -121,5 +122,6 @@ def cluster_status(paths: HostPaths, config_file: ConfigFile | None = None) -> C
     if len(holders) > 1:
         view.problems.append(f"split brain: the VIP is on {len(holders)} hosts ({', '.join(holders)})")
     view.problems += [f"{h['host']}: supervisord is not running" for h in hosts if h.get("supervisord") == "down"]
+    view.problems += [f"{h['host']}: drift: {d['name']} {d['state']} ({d['why']})" for h in hosts for d in h.get("drift", [])]
     view.unreachable += [f"{h['host']}: unreachable: {h['error']}" for h in hosts[1:] if "error" in h and "role" not in h]
     return view

@@ -135,7 +135,8 @@ class SyncRefused(SupzError):
 
     Codes: newer (the receiver holds a higher generation), diverged (same generation, other
     content), master (the receiver is MASTER), stale-base (the receiver changed meanwhile),
-    incomplete (a delta missed an entry), mismatch (files do not match the manifest),
+    incomplete (a delta missed an entry), mismatch (files do not match the manifest), invalid
+    (an entry supervisor's parser or the naming rules refuse),
     auth (credentials refused), bad-request.
     """
 

@@ -84,6 +84,11 @@ class HostPaths:
         return self.lib / "removed"
 
     @property
+    def quarantine(self) -> Path:
+        """Invalid program files found in the registry folders, moved aside with why (never entries)."""
+        return self.lib / "quarantine"
+
+    @property
     def state(self) -> Path:
         return self.lib / "state"
 

@@ -72,6 +72,16 @@ def new_server_options() -> Any:
     return options
 
 
+# What to do instead, for the sections people bring from their supervisor configs.
+SECTION_ADVICE = {
+    "eventlistener": "; an event listener (superlance's crashmail, memmon...) watches the whole supervisord "
+                     "of a host: make it a host-local program in etc/supz/host.d/ on each host",
+    "group": "; registry applications are not grouped: one application per file (numprocs for instances), "
+             "and supzcli stop/start take several names",
+    "fcgi-program": "; FastCGI programs are host-local programs: put the file in etc/supz/host.d/",
+}
+
+
 def parse_program_text(
     text: str,
     name: str,
@@ -107,8 +117,10 @@ def parse_program_text(
     if others:
         line = _line_of(text, f"[{others[0]}]")
         where = f"line {line}: " if line else ""
+        kind = others[0].split(":", 1)[0]
         raise InvalidProgramFile(
-            f"{label}: {where}section [{others[0]}] is not allowed: a program file holds only [{wanted}]",
+            f"{label}: {where}section [{others[0]}] is not allowed: a program file holds only [{wanted}]"
+            + SECTION_ADVICE.get(kind, ""),
             thing=label,
         )
     if wanted not in sections:
@@ -129,7 +141,16 @@ def parse_program_text(
         priority = int(parser.saneget(wanted, "priority", "999"))
     except (ValueError, KeyError, configparser.Error) as exc:
         raise _fail(label, text, str(exc)) from exc
+    # A registry entry stops and kills its whole process group unless the file says otherwise:
+    # a `sh -c` wrapper's children must not outlive a stop (supervisor's default signals the
+    # wrapper alone). supervisor defaults killasgroup to stopasgroup, so an explicit
+    # stopasgroup decides both.
+    own_group_default = not parser.has_option(wanted, "stopasgroup")
     for process in processes:
+        if own_group_default:
+            process.stopasgroup = True
+            if not parser.has_option(wanted, "killasgroup"):
+                process.killasgroup = True
         if environment:
             env = dict(environment)
             env.update(process.environment or {})

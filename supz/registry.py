@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from supz import quarantine
 from supz.audit import Who, now_iso
 from supz.errors import EntryExists, RegistryCorrupt, StorageError, UnknownEntry
 from supz.fsutil import atomic_rename, atomic_write, file_lock, unlink_durable
@@ -72,6 +73,8 @@ class Change:
     names: tuple[str, ...]
     generation_before: int
     generation_after: int
+    # (where the file was put, why) for each invalid file moved aside by recovery.
+    quarantined: tuple[tuple[str, str], ...] = ()
 
 
 class Registry:
@@ -340,10 +343,15 @@ class Registry:
                 aside = self.paths.set_aside
                 aside.mkdir(parents=True, exist_ok=True)
                 atomic_rename(self.entry_path(name, EntryState.PARKED), aside / f"{name}.parked{ENTRY_SUFFIX}")
+            quarantined, held = self._quarantine_invalid(after_roll.entries)
             actual = self._checksums()
+            # An entry the manifest knows, edited by hand into an invalid file, is not adopted: the
+            # manifest keeps vouching for the valid content (still running), the edit is reported.
+            actual.update({name: after_roll.entries[name] for name in held})
             if actual == after_roll.entries:
-                if rolled:
-                    return Change("recover", after_roll.names, before.generation, after_roll.generation)
+                if rolled or quarantined:
+                    return Change("recover", after_roll.names, before.generation, after_roll.generation,
+                                  quarantined=quarantined)
                 return None
             differing = sorted(
                 set(actual) ^ set(after_roll.entries)
@@ -359,7 +367,47 @@ class Registry:
                 entries=actual,
             )
             atomic_write(self.paths.manifest, json.dumps(manifest.as_dict(), indent=1, sort_keys=True))
-            return Change("reconcile", tuple(differing), before.generation, manifest.generation)
+            return Change("reconcile", tuple(differing), before.generation, manifest.generation,
+                          quarantined=quarantined)
+
+    def _quarantine_invalid(
+        self, known: dict[str, dict[str, str]]
+    ) -> tuple[tuple[tuple[str, str], ...], set[str]]:
+        """Check every file whose content the manifest does not vouch for with supervisor's parser
+        and the naming rules. An invalid file of a name the manifest does not know (dropped by
+        hand) is moved aside: never adopted, loaded or pushed. Returns (moved, held): held are
+        known entries whose invalid edit stays in place, not adopted."""
+        moved = []
+        held: set[str] = set()
+        for state in (EntryState.ACTIVE, EntryState.PARKED):
+            folder = self._dir(state)
+            try:
+                filenames = sorted(os.listdir(folder))
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StorageError(f"cannot list {folder}: {exc.strerror}") from exc
+            for filename in filenames:
+                if not filename.endswith(ENTRY_SUFFIX) or filename.startswith("."):
+                    continue
+                path = folder / filename
+                name = filename[: -len(ENTRY_SUFFIX)]
+                try:
+                    text = path.read_text(encoding="utf-8")
+                except UnicodeDecodeError:
+                    text = None
+                except OSError as exc:
+                    raise StorageError(f"{name}: cannot read {path}: {exc.strerror}", thing=name) from exc
+                if text is not None and known.get(name, {}).get("sha256") == sha256_text(text):
+                    continue
+                why = quarantine.problem(name, text, str(path))
+                if why is None:
+                    continue
+                if name in known and is_valid_name(name):
+                    held.add(name)
+                else:
+                    moved.append((str(quarantine.move_aside(self.paths, path, why)), why))
+        return tuple(moved), held
 
     def _checksums(self) -> dict[str, dict[str, str]]:
         result: dict[str, dict[str, str]] = {}

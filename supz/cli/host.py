@@ -10,11 +10,12 @@ from pathlib import Path
 
 import click
 
-from supz.audit import current_who
+from supz import quarantine
+from supz.audit import AuditLog, AuditRecord, current_who
 from supz.cli.env import Env, pass_env
 from supz.errors import ExitCode, SupzError
 from supz.host import daemon
-from supz.host.layout import InitOptions, init_host
+from supz.host.layout import InitOptions, init_host, registry_includes
 from supz.programfile import read_program_file
 from supz.registry import Registry
 from supz.supervisord.client import SupervisorClient
@@ -76,11 +77,16 @@ def doctor(ctx: click.Context, env: Env) -> None:
         ctx.exit(ExitCode.ERROR)
     registry = Registry(paths, host=config.host)
     try:
-        change = registry.recover(who=current_who(config.host))
+        who = current_who(config.host)
+        change = registry.recover(who=who)
         if change is None:
             say(True, f"registry consistent at generation {registry.generation}")
         else:
-            say(True, f"registry {change.op}: now generation {change.generation_after} ({', '.join(change.names)})")
+            if change.names:
+                say(True, f"registry {change.op}: now generation {change.generation_after} ({', '.join(change.names)})")
+            for where, why in change.quarantined:
+                AuditLog(paths.audit_log).append(AuditRecord("quarantine", [where], f"invalid: {why}", who,
+                                                             change.generation_before, change.generation_after))
         for name, entry in registry.entries().items():
             try:
                 read_program_file(entry.path, name)
@@ -89,10 +95,27 @@ def doctor(ctx: click.Context, env: Env) -> None:
                 say(False, str(exc))
     except SupzError as exc:
         say(False, str(exc))
+    try:
+        conf_text = paths.supervisord_conf.read_text(encoding="utf-8")
+    except OSError as exc:
+        say(False, f"cannot read {paths.supervisord_conf}: {exc.strerror}")
+    else:
+        for pattern in registry_includes(paths):
+            say(pattern not in conf_text,
+                f"{paths.supervisord_conf} does not include the registry folder" if pattern not in conf_text else
+                f"{paths.supervisord_conf} includes {pattern}: one malformed entry there stops supervisord; "
+                f"run `supz --root {paths.root} init` to let the extension load the registry")
+    for held in quarantine.listing(paths):
+        say(False, f"quarantined {held.path}: {held.why} (never loaded or synced; review it, then delete it)")
     client = SupervisorClient.for_host(paths)
     try:
         version = client.supz("getVersion")
         say(True, f"supervisord answers on {client.serverurl}, supz extension {version} loaded")
+        drift = client.supz("drift")
+        say(not drift, "supervisord runs exactly what the registry says" if not drift else
+            f"drift: {len(drift)} application(s) differ from the registry")
+        for item in drift:
+            say(False, f"drift {item['name']}: {item['state']}: {item['why']}")
     except SupzError as exc:
         say(False, str(exc))
     ctx.exit(ExitCode.ERROR if problems else ExitCode.OK)

@@ -29,9 +29,10 @@ def registry() -> None:
 @pass_env
 @click.pass_context
 def add(ctx: click.Context, env: Env, file: Path, name: str | None, replace: bool) -> None:
-    """Validate FILE and make it an active entry; supervisord loads and starts it if running."""
-    # The registry change is what was asked: a program that then fails to start is shown, exit 0.
-    report = ops.add_file(_ops_env(env), file, name=name, replace=replace, must_start=False)
+    """Validate FILE and make it an active entry; supervisord loads and starts it if running.
+
+    Exit 1 when it does not reach RUNNING (the entry stays active: fix the file, `--replace`)."""
+    report = ops.add_file(_ops_env(env), file, name=name, replace=replace)
     render_report(report)
     ctx.exit(report.exit_code)
 

@@ -31,14 +31,20 @@ HEADER = f"{'host':<16} {'role':<8} {'vip':<4} {'sv':<5} {'active':>6} {'parked'
 def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
     """Role, VIP, supervisord, active / parked / running counts, generation and sync lag.
 
-    Exit 7 when this host's supervisord is not running. With --cluster, two MASTERs at once
-    (split brain) or a host whose supervisord is down is an error (exit 1); otherwise an
-    unreachable peer exits 6.
+    Exit 7 when this host's supervisord is not running, 1 on drift (an application that differs
+    from the registry). With --cluster, two MASTERs at once (split brain), a host whose
+    supervisord is down or drift on any host is an error (exit 1); otherwise an unreachable
+    peer exits 6.
     """
     if not cluster:
         view = local_status(env.paths, env.file)
         click.echo(json.dumps(view, indent=1) if as_json else f"{HEADER}\n{_row(view)}")
-        ctx.exit(ExitCode.DOWN if view["supervisord"] == "down" else ExitCode.OK)
+        if not as_json:
+            for item in view.get("drift", []):
+                click.echo(f"ERROR: drift: {item['name']} {item['state']} ({item['why']})", err=True)
+        if view["supervisord"] == "down":
+            ctx.exit(ExitCode.DOWN)
+        ctx.exit(ExitCode.ERROR if view.get("drift") else ExitCode.OK)
     result = cluster_status(env.paths, env.file)
     if as_json:
         click.echo(json.dumps({"hosts": result.hosts, "problems": result.problems,

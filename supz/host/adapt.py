@@ -1,8 +1,10 @@
 """Edit a distribution's supervisord.conf in place, as text, so comments and layout survive.
 
-Only three changes are made, each reported: load the supz extension, include the registry and
-host-local folders, and raise minfds. Anything ambiguous (duplicate sections, values supz
-cannot read) is left alone and reported as such.
+Only three changes are made, each reported: load the supz extension, include the host-local
+folder (and no longer the registry's active folder, which older supz versions included: the
+extension loads the registry itself, so a malformed entry cannot stop supervisord), and raise
+minfds. Anything ambiguous (duplicate sections, values supz cannot read) is left alone and
+reported as such.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def _find_option(lines: list[str], start: int, key: str) -> int | None:
 
 
 def adapt_supervisord_conf(
-    text: str, *, include: list[str], root: str, minfds: int
+    text: str, *, include: list[str], root: str, minfds: int, exclude: tuple[str, ...] = ()
 ) -> tuple[str, list[str], list[str]]:
     """Return (new text, changes made, things left alone with why)."""
     lines = text.splitlines()
@@ -95,9 +97,14 @@ def adapt_supervisord_conf(
             assert match is not None
             present = match.group(4).split()
             missing = [pattern for pattern in include if pattern not in present]
-            if missing:
-                value = " ".join(present + missing)
+            dropped = [pattern for pattern in present if pattern in exclude]
+            if missing or dropped:
+                value = " ".join([p for p in present if p not in dropped] + missing)
                 lines[at] = f"{match.group(1)}files{match.group(3)}{value}{match.group(5)}"
+            if missing:
                 changes.append(f"included {' '.join(missing)}")
+            if dropped:
+                changes.append(f"no longer includes {' '.join(dropped)} (the supz extension loads the registry "
+                               "itself: a malformed entry cannot stop supervisord)")
     new = "\n".join(lines) + ("\n" if text.endswith("\n") or not text else "")
     return new, changes, skipped

@@ -35,6 +35,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _first_error(output: str, code: int) -> str:
+    """supervisord's own reason, not its closing 'For help, use ... -h' line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error:")]
+    chosen = errors[0] if errors else next((line for line in lines if not line.startswith("For help")), "")
+    return chosen or f"exit {code}"
+
+
 def up(paths: HostPaths, timeout: float = 30.0) -> str:
     """Start supervisord and return once it answers; a no-op when it already runs."""
     conf = paths.supervisord_conf
@@ -49,8 +57,7 @@ def up(paths: HostPaths, timeout: float = 30.0) -> str:
     env = dict(os.environ, SUPZ_ROOT=str(paths.root))
     result = subprocess.run([str(binary), "-c", str(conf)], capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
-        message = (result.stderr or result.stdout).strip().splitlines()
-        raise OperationFailed(f"supervisord did not start: {message[-1] if message else 'exit ' + str(result.returncode)}")
+        raise OperationFailed(f"supervisord did not start: {_first_error(result.stderr or result.stdout, result.returncode)}")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if client.is_up():

@@ -97,8 +97,28 @@ def init_host(paths: HostPaths, options: InitOptions) -> InitReport:
             minfds=MINFDS,
             minprocs=MINPROCS,
         )
+        if paths.own_supervisord_conf.exists():
+            _stop_including_the_registry(paths, report)
         _write_new(paths.own_supervisord_conf, text, report)
     return report
+
+
+def registry_includes(paths: HostPaths) -> tuple[str, ...]:
+    """The include patterns of the registry's folders that supz versions before 0.2 wrote."""
+    return (f"{paths.active}/*.conf",)
+
+
+def _stop_including_the_registry(paths: HostPaths, report: InitReport) -> None:
+    """An existing supervisord.conf of supz's own that still includes the registry folder."""
+    conf = paths.own_supervisord_conf
+    original = conf.read_text(encoding="utf-8")
+    adapted, changes, _skipped = adapt_supervisord_conf(
+        original, include=[f"{paths.host_programs}/*.conf"], exclude=registry_includes(paths),
+        root=str(paths.root), minfds=MINFDS,
+    )
+    if changes:
+        atomic_write(conf, adapted)
+        report.changes.extend(f"{conf}: {change}" for change in changes)
 
 
 def _version_registry(paths: HostPaths, report: InitReport) -> None:
@@ -124,7 +144,8 @@ def adapt_real_host(paths: HostPaths, report: InitReport) -> None:
     original = conf.read_text(encoding="utf-8")
     adapted, changes, skipped = adapt_supervisord_conf(
         original,
-        include=[f"{paths.host_programs}/*.conf", f"{paths.active}/*.conf"],
+        include=[f"{paths.host_programs}/*.conf"],
+        exclude=registry_includes(paths),
         root=str(paths.root),
         minfds=MINFDS,
     )

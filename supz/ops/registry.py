@@ -39,14 +39,12 @@ def require_registry_write(paths: HostPaths, name: str, why: str = "") -> None:
 def register(env: OpsEnv, name: str, text: str, *, command: Command, replace: bool = False,
              keep_state: bool = False, start: bool = False, op: str = "add",
              said: str = "active in the registry (generation {generation})",
-             done: Mapping[str, str] | None = None, must_start: bool = True) -> Report:
+             done: Mapping[str, str] | None = None) -> Report:
     """Write `text` as NAME's entry (needs write access to the registry), let supervisord load it,
     and write one audit line for the whole command.
 
     keep_state: rewrite the entry where it is (active or parked); else make it active
     (replace: over an active one). start: make sure it runs (unpark) once loaded.
-    must_start=False: the registry change is what was asked (`supz registry add`); supervisord
-    failing to start it is shown and audited but, like supervisord being down, not a failure.
     """
     require_registry_write(env.paths, name)
     registry = env.registry()
@@ -62,13 +60,7 @@ def register(env: OpsEnv, name: str, text: str, *, command: Command, replace: bo
     report.say(f"{name}: " + said.format(generation=change.generation_after))
     try:
         with env.connect() as client:
-            loaded = add_results(Report(), client.supz("update", [name], env.context(command, audit=False)), done)
-            if must_start:
-                report.merge(loaded)
-            else:
-                report.lines += loaded.lines
-                report.results += loaded.results
-                report.errors += loaded.errors
+            add_results(report, client.supz("update", [name], env.context(command, audit=False)), done)
             if start and report.ok:
                 started = client.supz("unpark", [name], env.context(command, audit=False))
                 if any(item["status"] != "already running" for item in started["results"]):
@@ -85,21 +77,21 @@ def program_name(file: Path) -> str:
 
 
 def add_text(env: OpsEnv, name: str, text: str, *, command: Command, replace: bool = False,
-             label: str | None = None, must_start: bool = True) -> Report:
+             label: str | None = None) -> Report:
     """Validate `text` as NAME's program file and make it an active entry; supervisord loads and
     starts it (or will, when it starts)."""
     validate_name(name)
     spec = require_autostart(parse_program_text(text, name, label=label), label or name,
                              "park it to keep it stopped", name)
-    return register(env, name, spec.text, command=command, replace=replace, must_start=must_start)
+    return register(env, name, spec.text, command=command, replace=replace)
 
 
 def add_file(env: OpsEnv, file: Path, *, name: str | None = None, replace: bool = False,
-             command: Command | None = None, must_start: bool = True) -> Report:
+             command: Command | None = None) -> Report:
     """`supz registry add FILE`: the program name is the file's (without .conf/.ini) unless given."""
     name = name or program_name(file)
     validate_name(name)
-    return add_text(env, name, read_program_text(file), label=str(file), replace=replace, must_start=must_start,
+    return add_text(env, name, read_program_text(file), label=str(file), replace=replace,
                     command=command or Command.of("registry add", [str(file)]))
 
 

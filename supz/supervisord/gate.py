@@ -10,7 +10,9 @@ the extension loads:
   line naming the caller, so the registry stays the truth whatever tool was used. One process of
   a multi-process application stops as before (the entry stays active); host-local programs
   keep supervisor's behaviour; `stopAllProcesses` on registry applications is refused, since it
-  cannot park them.
+  cannot park them, and so is `removeProcessGroup` of one;
+- `reloadConfig` (supervisorctl's reread and update) reads only supervisor's own files, which
+  do not include the registry: the registry's loaded groups stay known and out of its difference.
 
 supervisord's own code (its start, deferred steps) runs as the internal caller and is never held.
 """
@@ -115,6 +117,9 @@ class Gate:
             if method == "stopAllProcesses":
                 self._refuse_stop_all()
             routed = None
+            if method == "removeProcessGroup" and args and self._entry_state(str(args[0])) is not None:
+                raise PolicyRefused(f"{args[0]}: a registry application: 'supzcli stop {args[0]}' parks it, "
+                                    f"'supzcli remove {args[0]}' deletes its entry", thing=str(args[0]))
             if method in ("stopProcessGroup", "stopProcess") and args:
                 routed = self._park(method, str(args[0]))
             elif method in ("startProcessGroup", "startProcess") and args:
@@ -123,7 +128,21 @@ class Gate:
             raise as_rpc_error(exc) from exc
         if routed is not None:
             return routed
-        return original(stock, *args, **kwargs)
+        answer = original(stock, *args, **kwargs)
+        if method == "reloadConfig":
+            answer = self._keep_registry_groups(answer)
+        return answer
+
+    def _keep_registry_groups(self, answer: Any) -> Any:
+        """supervisor re-read its files, which do not name registry applications: keep their loaded
+        configs in its list and leave them out of the difference, so `update` never unloads one."""
+        entries = set(self.interface.registry.entries())
+        options = self.interface.supervisord.options
+        known = {c.name for c in options.process_group_configs}
+        options.process_group_configs.extend(
+            group.config for name, group in self.interface.table.groups.items() if name in entries and name not in known
+        )
+        return [[[n for n in names if n not in entries] for names in diff] for diff in answer]
 
     def _entry_state(self, group: str) -> EntryState | None:
         try:

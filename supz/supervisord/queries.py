@@ -10,17 +10,20 @@ import json
 from typing import Any
 
 from supervisor.options import make_namespec
-from supervisor.states import RUNNING_STATES
+from supervisor.states import RUNNING_STATES, ProcessStates, getProcessStateDescription
 
 from supz import __version__
 from supz.audit import AuditLog
 from supz.errors import InvalidProgramFile, SupzError, UnknownEntry
 from supz.names import validate_name
 from supz.programfile import parse_program_text, sha256_text
+from supz.registry import EntryState
 from supz.role import read_role
 from supz.supervisord.faults import as_rpc_error as _fault
 
 API_VERSION = "1"
+# Not drift: running, or on its way there.
+SETTLED = (ProcessStates.RUNNING, ProcessStates.STARTING)
 
 
 class QueryMethods:
@@ -180,3 +183,34 @@ class QueryMethods:
             for g, p in self._stock._getAllProcesses(lexical=True)
             if p.get_state() in RUNNING_STATES
         ]
+
+    def drift(self) -> list[dict[str, str]]:
+        """Where supervisord differs from the registry, one item per application: an active entry
+        not RUNNING (stopped by hand, exited, FATAL) or not loaded where it should run, a parked
+        entry still running, an entry loaded on a host that must run none. Each item: name, state
+        (supervisord's, or NOT LOADED), why."""
+        self._update("supz.drift")
+        try:
+            entries = self.registry.entries()
+        except SupzError as exc:
+            raise _fault(exc) from exc
+        may_run = self.ha_allowed()
+        found = []
+        for name, entry in entries.items():
+            processes = self.table.processes(name)
+            states = sorted({p.get_state() for p in processes})
+            names = sorted({getProcessStateDescription(s) for s in states})
+            if entry.state is EntryState.PARKED:
+                if any(s in RUNNING_STATES for s in states):
+                    found.append({"name": name, "state": ",".join(names), "why": "parked, but running"})
+            elif not may_run:
+                if processes:
+                    found.append({"name": name, "state": ",".join(names),
+                                  "why": f"loaded on a host that runs no application (role {read_role(self.paths)})"})
+            elif not processes:
+                found.append({"name": name, "state": "NOT LOADED", "why": "active in the registry, not loaded"})
+            elif any(s not in SETTLED for s in states):
+                bad = sorted({getProcessStateDescription(s) for s in states if s not in SETTLED})
+                found.append({"name": name, "state": ",".join(bad),
+                              "why": "active in the registry, not RUNNING (start it, or stop it with supzcli to park it)"})
+        return found

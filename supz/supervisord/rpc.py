@@ -12,6 +12,7 @@ Load it with:
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -83,23 +84,47 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
     def on_start(self) -> None:
         """Runs before supervisord starts any process: recover the registry, enforce the role."""
         logger = self.table.logger()
-        system = Who(user="supervisord", real_user="supervisord", host=self.config.host)
         try:
-            change = self.registry.recover(who=system)
+            self._recover(Context({"command": "recover", "user": "supervisord"}, self.config.host))
         except SupzError as exc:
             logger.critical(f"supz: registry recovery failed: {exc}")
-        else:
-            if change is not None:
-                logger.warn(f"supz: registry {change.op}: generation {change.generation_after} ({', '.join(change.names)})")
-                self._audit(Context({"command": "recover"}, self.config.host), change.op, "ok",
-                            change.generation_before, change.generation_after)
+        active = self.registry.active_names()
         if not self.ha_allowed():
-            active = self.registry.active_names()
             self.table.unload_all([n for n in active if self.table.loaded(n)])
             logger.info(f"supz: role is {read_role(self.paths)}: no HA application loaded")
             # Parse ahead, so that becoming MASTER only spawns.
             for problem in self.specs.warm((n, self.registry.entry_path(n, EntryState.ACTIVE)) for n in active):
                 logger.warn(f"supz: {problem}")
+            return
+        # supervisord.conf does not include the registry: its entries are loaded here, each one
+        # validated, so a malformed file is reported and skipped instead of stopping supervisord.
+        # supervisord's loop starts them (autostart) as it would have from an include.
+        configs = []
+        for name in active:
+            if self.table.loaded(name):
+                continue
+            try:
+                configs.append(self._spec(name).group_config)
+            except InvalidProgramFile as exc:
+                logger.critical(f"supz: {name} not loaded: {exc}")
+        self.table.load_all(configs)
+
+    def _recover(self, ctx: Context) -> None:
+        """Finish an interrupted change, adopt valid hand edits, quarantine invalid files: each
+        quarantined file gets a log line and an audit line."""
+        change = self.registry.recover(who=ctx.who)
+        if change is None:
+            return
+        ctx = copy.copy(ctx)
+        ctx.audit = True  # a quarantine is always audited, whatever the caller asked for its own line
+        logger = self.table.logger()
+        if change.names or change.generation_after != change.generation_before:
+            logger.warn(f"supz: registry {change.op}: generation {change.generation_after} ({', '.join(change.names)})")
+            self._audit(ctx, change.op, "ok", change.generation_before, change.generation_after)
+        for where, why in change.quarantined:
+            logger.critical(f"supz: quarantined {where}: {why}")
+            self._audit(ctx, "quarantine", f"invalid: {why}", change.generation_before, change.generation_after,
+                        detail=where)
 
     def ha_allowed(self) -> bool:
         """May HA applications run here? Always on a standalone host; on a pair only as MASTER."""
@@ -388,6 +413,7 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
 
     def _update_entries(self, names: list[str], ctx: Context) -> Operation:
         wanted = self._names(names) if names else None
+        self._recover(ctx)
         entries = self.registry.entries()
         if wanted:
             for name in wanted:

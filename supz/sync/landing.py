@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from supz import quarantine
 from supz.errors import RegistryCorrupt, StorageError, SupzError, SyncRefused
 from supz.fsutil import file_lock
 from supz.paths import HostPaths
@@ -232,6 +233,10 @@ class Landing:
                 raise SyncRefused("mismatch", f"{name}: content does not match the pushed manifest", thing=name)
             if base is None and os.stat(path).st_nlink > 1:
                 continue  # unchanged: still the current version's (already durable) file
+            why = quarantine.problem(name, Path(path).read_text(encoding="utf-8"), f"{name}{ENTRY_SUFFIX} (pushed)")
+            if why is not None:
+                raise SyncRefused("invalid", f"{name}: {why}: the sender's entry is not a valid program file",
+                                  thing=name)
             touched.append(Path(path))
         if base is not None:
             for name, meta in new.entries.items():

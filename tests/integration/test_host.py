@@ -18,7 +18,7 @@ def test_init_lays_out_a_complete_host_and_is_idempotent() -> None:
         conf.read(paths.own_supervisord_conf)
         assert conf.get("unix_http_server", "file") == str(paths.socket)
         assert conf.get("rpcinterface:supz", "supervisor.rpcinterface_factory") == "supz.supervisord.rpc:make_rpcinterface"
-        assert conf.get("include", "files").split() == [f"{paths.host_programs}/*.conf", f"{paths.active}/*.conf"]
+        assert conf.get("include", "files").split() == [f"{paths.host_programs}/*.conf"]
         assert int(conf.get("supervisord", "minfds")) >= 3 * 2000 + 100
         assert json.loads(paths.manifest.read_text())["generation"] == 0
         again = host.supz("init")

@@ -84,7 +84,8 @@ serverurl=unix:///var/run/supervisor.sock ; use a unix:// URL  for a unix socket
 [include]
 files = /etc/supervisor/conf.d/*.conf
 """
-INCLUDE = ["/etc/supz/host.d/*.conf", "/var/lib/supz/registry/active/*.conf"]
+INCLUDE = ["/etc/supz/host.d/*.conf"]
+REGISTRY_INCLUDE = ("/var/lib/supz/registry/active/*.conf",)
 
 
 def test_adapting_debians_supervisord_conf_keeps_comments_and_reports_each_change() -> None:
@@ -100,6 +101,16 @@ def test_adapting_debians_supervisord_conf_keeps_comments_and_reports_each_chang
     # Running it again changes nothing.
     again, changes, _ = adapt_supervisord_conf(text, include=INCLUDE, root="/", minfds=8192)
     assert again == text and changes == []
+
+
+def test_adapting_drops_the_registry_include_older_versions_wrote() -> None:
+    old = DEBIAN_CONF.replace("files = /etc/supervisor/conf.d/*.conf",
+                              f"files = /etc/supervisor/conf.d/*.conf {INCLUDE[0]} {REGISTRY_INCLUDE[0]}  ; supz")
+    text, changes, _ = adapt_supervisord_conf(old, include=INCLUDE, exclude=REGISTRY_INCLUDE, root="/", minfds=8192)
+    assert f"files = /etc/supervisor/conf.d/*.conf {INCLUDE[0]}  ; supz" in text
+    assert any(c.startswith(f"no longer includes {REGISTRY_INCLUDE[0]}") for c in changes)
+    again, changes, _ = adapt_supervisord_conf(text, include=INCLUDE, exclude=REGISTRY_INCLUDE, root="/", minfds=8192)
+    assert again == text and not any("includes" in c for c in changes)
 
 
 def test_adapting_leaves_alone_what_it_does_not_understand() -> None:

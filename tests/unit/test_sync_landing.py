@@ -245,3 +245,16 @@ def test_a_root_that_is_not_a_supz_host_grows_no_registry(tmp_path: Path) -> Non
         landing_for(HostPaths(tmp_path / "typo"))
     assert "no supz host at" in str(caught.value)
     assert not (tmp_path / "typo").exists()
+
+
+def test_an_invalid_entry_is_refused_even_when_its_manifest_vouches_for_it(pair: tuple[HostPaths, HostPaths]) -> None:
+    a, b = pair
+    Registry(a, host="a").add("good", program("good"), who=WHO)
+    push(a, Landing(b, host="b"))
+    before = view(b)
+    # A sender whose registry admitted a file supervisor cannot read (an older supz's reconcile).
+    Registry(a, host="a").add("bad", "[program:bad]\ncommand = /bin/sleep 1\nstartsecs = soon\n", who=WHO)
+    with pytest.raises(SyncRefused) as refused:
+        push(a, Landing(b, host="b"))
+    assert refused.value.code == "invalid" and "bad" in str(refused.value)
+    assert view(b) == before
