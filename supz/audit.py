@@ -1,7 +1,9 @@
-"""The audit trail: one JSON line per command that changed (or tried to change) anything."""
+"""The audit trail: one JSON line per command that changed (or tried to change) anything,
+and who asked (`Who`, `current_who`) and when (`now_iso`): the registry's manifest records both too."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 import platform
@@ -12,7 +14,32 @@ from pathlib import Path
 from typing import Any
 
 from supz.errors import StorageError
-from supz.registry import Who, now_iso
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who asked for a change: the login user, the real user behind sudo, and the host."""
+
+    user: str = "unknown"
+    real_user: str = "unknown"
+    host: str = "unknown"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"user": self.user, "real_user": self.real_user, "host": self.host}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str] | None) -> Who:
+        data = data or {}
+        return cls(
+            user=str(data.get("user", "unknown")),
+            real_user=str(data.get("real_user", data.get("user", "unknown"))),
+            host=str(data.get("host", "unknown")),
+        )
+
+
+def now_iso() -> str:
+    """The time of a change, as the audit trail and the manifest write it (UTC, milliseconds)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def current_who(host: str | None = None) -> Who:

@@ -18,6 +18,7 @@ from enum import Enum
 from pathlib import Path
 
 from supz import quarantine
+from supz.audit import Who, now_iso
 from supz.errors import EntryExists, RegistryCorrupt, StorageError, UnknownEntry
 from supz.fsutil import atomic_rename, atomic_write, file_lock, unlink_durable
 from supz.names import is_valid_name, validate_name
@@ -39,27 +40,6 @@ class Entry:
     name: str
     state: EntryState
     path: Path
-
-
-@dataclass(frozen=True)
-class Who:
-    """Who asked for a change: the login user, the real user behind sudo, and the host."""
-
-    user: str = "unknown"
-    real_user: str = "unknown"
-    host: str = "unknown"
-
-    def as_dict(self) -> dict[str, str]:
-        return {"user": self.user, "real_user": self.real_user, "host": self.host}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, str] | None) -> Who:
-        data = data or {}
-        return cls(
-            user=str(data.get("user", "unknown")),
-            real_user=str(data.get("real_user", data.get("user", "unknown"))),
-            host=str(data.get("host", "unknown")),
-        )
 
 
 @dataclass(frozen=True)
@@ -95,10 +75,6 @@ class Change:
     generation_after: int
     # (where the file was put, why) for each invalid file moved aside by recovery.
     quarantined: tuple[tuple[str, str], ...] = ()
-
-
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 class Registry:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,3 +228,19 @@ def traversable_venv() -> Iterator[None]:
     finally:
         for folder, mode in reversed(changed):
             os.chmod(folder, mode & 0o7777)
+
+
+@pytest.fixture
+def member(traversable_venv: None) -> Iterator[tuple[str, str]]:
+    """(group, user): a socket group and a user in it (not root), who can reach supz's executables;
+    removed afterwards. Needs root."""
+    tag = uuid.uuid4().hex[:6]
+    group, user = f"supzg{tag}", f"supzu{tag}"
+    subprocess.run(["groupadd", group], check=True, capture_output=True)
+    try:
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "-G", group, user],
+                       check=True, capture_output=True)
+        yield group, user
+    finally:
+        subprocess.run(["userdel", user], check=False, capture_output=True)
+        subprocess.run(["groupdel", group], check=False, capture_output=True)

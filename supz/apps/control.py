@@ -1,73 +1,27 @@
 """sup_run.sh's everyday actions for one application: start, stop, restart, update, status.
 
-Each goes through the supz extension (audited there, or here in one line when this side
-writes the registry itself) and asks supzcli's policy first. Writing new program content
-into the registry needs write access to it (root); starting or stopping an entry whose
-content is already registered needs only the socket.
+What is particular to an application directory lives here: its program.ini, its release, whose
+registry entry it is, the policy under the action's own name, write access to the registry.
+The operations themselves (park, unpark, restart, register, status, audit lines) are
+`supz.ops`'s, shared with supzcli, `supz registry` and the Python API.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from supervisor.xmlrpc import Faults
-
+from supz import ops
 from supz.apps.conventions import AppLayout, read_program
-from supz.audit import AuditLog, AuditRecord, current_who
 from supz.config import SupzConfig
-from supz.errors import (
-    ExitCode,
-    InvalidProgramFile,
-    PolicyRefused,
-    SupervisordDown,
-    SupervisorFault,
-    UnknownEntry,
-)
-from supz.failover.guard import require_master
-from supz.paths import HostPaths
+from supz.errors import ExitCode, PolicyRefused, UnknownEntry
+from supz.ops.env import Command, OpsEnv
+from supz.ops.lifecycle import DONE_START
+from supz.ops.registry import require_autostart, require_registry_write
+from supz.ops.report import Report
+from supz.policy import check_policy as _check
 from supz.programfile import ProgramSpec
-from supz.registry import Change, Registry, Who
-from supz.shell.policy import Verdict, decide, refusal_message
-from supz.supervisord.client import SupervisorClient, context
-
-RUNNING = "RUNNING"
-# LSB status codes (as supervisorctl status): 3 not running, 4 unknown.
-STATUS_NOT_RUNNING = 3
-STATUS_UNKNOWN = 4
-
-
-@dataclass(frozen=True)
-class AppEnv:
-    """The host an application runs on: its paths and supz config."""
-
-    paths: HostPaths
-    config: SupzConfig
-
-    def registry(self) -> Registry:
-        return Registry(self.paths, host=self.config.host)
-
-    def who(self) -> Who:
-        return current_who(self.config.host)
-
-    def client(self) -> SupervisorClient:
-        return SupervisorClient.for_host(self.paths)
-
-
-@dataclass
-class ActionReport:
-    """What an action did, line by line, and the exit status it ends with (the worst seen)."""
-
-    lines: list[str] = field(default_factory=list)
-    exit_code: int = ExitCode.OK
-
-    def say(self, line: str) -> None:
-        self.lines.append(line)
-
-    def fail(self, line: str, code: int = ExitCode.ERROR) -> None:
-        self.lines.append(line)
-        self.exit_code = max(self.exit_code, int(code))
+from supz.supervisord.client import RpcClient
 
 
 @dataclass(frozen=True)
@@ -82,24 +36,15 @@ class EntryInfo:
 
 def check_policy(config: SupzConfig, action: str, name: str, yes: bool) -> None:
     """supzcli's policy applies to sup_run.sh too: `refuse = deploy` freezes deploys."""
-    decision = decide(config.policy, action, [name])
-    if decision.verdict is Verdict.REFUSE:
-        raise PolicyRefused(refusal_message(action, "the supz config"))
-    if decision.verdict is Verdict.CONFIRM and not yes:
-        raise PolicyRefused(f"refused: '{decision.rule}' needs a confirmation: add --yes")
+    _check(config.policy, action, [name], yes=yes)
 
 
-def app_context(action: str, layout: AppLayout, *extra: str, audit: bool = True, confirmed: bool = False) -> dict[str, Any]:
-    """The extension's context for an action; `confirmed` carries --yes (the extension holds a
-    caller that is not root to the policy's confirmations too)."""
-    ctx = context(f"app {action}", [str(layout.path), *extra])
-    ctx["confirmed"] = confirmed
-    if not audit:
-        ctx["audit"] = False
-    return ctx
+def app_command(action: str, layout: AppLayout, *extra: str) -> Command:
+    """What the audit line names: `app ACTION DIR [VERSION]`."""
+    return Command.of(f"app {action}", [str(layout.path), *extra])
 
 
-def entry_info(client: SupervisorClient, name: str) -> EntryInfo:
+def entry_info(client: RpcClient, name: str) -> EntryInfo:
     data = client.supz("getEntries", [name])[name]
     return EntryInfo(name, data["state"], data["sha256"], data["directory"])
 
@@ -116,7 +61,7 @@ def ensure_owner(layout: AppLayout, info: EntryInfo) -> None:
                             f"not from {layout.current}: another application directory has this name")
 
 
-def registered_entry(client: SupervisorClient, layout: AppLayout) -> EntryInfo:
+def registered_entry(client: RpcClient, layout: AppLayout) -> EntryInfo:
     """The registry entry of this directory's application; UnknownEntry when there is none."""
     info = entry_info(client, layout.name)
     if not info.state:
@@ -126,143 +71,80 @@ def registered_entry(client: SupervisorClient, layout: AppLayout) -> EntryInfo:
     return info
 
 
-def require_registry_write(paths: HostPaths, name: str) -> None:
-    """One clear line instead of a permission error halfway through a registry transaction."""
-    needed = [paths.registry, paths.active, paths.parked, paths.locks]
-    if not all(os.access(folder, os.W_OK) for folder in needed):
-        raise PolicyRefused(f"{name}: program.ini is not the registered entry; registering it needs write access "
-                            f"to the registry {paths.registry} (run as root)", thing=name)
-
-
-def _results(report: ActionReport, answer: dict[str, Any], done: dict[str, str]) -> None:
-    for item in answer["results"]:
-        if item["ok"]:
-            text = done.get(item["status"], item["status"])
-            report.say(f"{item['name']}: {text}" + (f" ({item['message']})" if item["message"] else ""))
-        else:
-            report.fail(f"{item['name']}: ERROR ({item['status']}: {item['message']})")
-
-
-def _audit_own(env: AppEnv, action: str, layout: AppLayout, change: Change, report: ActionReport) -> None:
-    """The audit line for a command that wrote the registry from this side."""
-    failures = [line for line in report.lines if "ERROR" in line]
-    result = "ok" if not failures else "failed: " + "; ".join(failures)[:2000]
-    AuditLog(env.paths.audit_log).append(
-        AuditRecord(f"app {action}", [str(layout.path)], result, env.who(), change.generation_before,
-                    change.generation_after)
-    )
-
-
 def _startable(layout: AppLayout) -> ProgramSpec:
-    spec = read_program(layout)
-    if not spec.autostart:
-        raise InvalidProgramFile(f"{layout.program_ini}: autostart=false: an active entry must run; "
-                                 "'./sup_run.sh stop' is how an application stays stopped", thing=layout.name)
+    spec = require_autostart(read_program(layout), layout.program_ini,
+                             "'./sup_run.sh stop' is how an application stays stopped", layout.name)
     if not os.path.lexists(layout.current):
         raise UnknownEntry(f"{layout.name}: no release deployed ({layout.current} is missing): "
                            "put one in releases/VERSION and run './sup_run.sh deploy VERSION'", thing=layout.name)
     return spec
 
 
-STARTED = {"unparked": "unparked and started", "started": "started", "already running": "already running",
-           "added": "registered and started", "updated": "updated and restarted"}
+NOT_REGISTERED = "program.ini is not the registered entry; "
+UPDATED = {"unchanged": "unchanged", "updated": "updated and restarted", "added": "added and started",
+           "removed": "removed"}
 
 
-def start(env: AppEnv, layout: AppLayout, *, yes: bool = False) -> ActionReport:
+def start(env: OpsEnv, layout: AppLayout, *, yes: bool = False) -> Report:
     """Make program.ini the active entry (replacing a parked one) and start every process."""
     name = layout.checked().name
     check_policy(env.config, "start", name, yes)
+    env = env.confirming(yes)
     spec = _startable(layout)
-    report = ActionReport()
-    with env.client() as client:
+    with env.connect() as client:
         info = entry_info(client, name)
-        ensure_owner(layout, info)
-        if info.state and info.sha256 == spec.sha256:
-            _results(report, client.supz("unpark", [name], app_context("start", layout, confirmed=yes)), STARTED)
-            return report
-        require_registry_write(env.paths, name)
-        require_master(env.paths, env.config.ha_enabled)
-        change = env.registry().add(name, spec.text, who=env.who(), replace=True, op="app start")
-        report.say(f"{name}: program.ini registered as the active entry (generation {change.generation_after})")
-        updated = client.supz("update", [name], app_context("start", layout, audit=False, confirmed=yes))
-        _results(report, updated, STARTED)
-        if report.exit_code == ExitCode.OK:
-            started = client.supz("unpark", [name], app_context("start", layout, audit=False, confirmed=yes))
-            if any(item["status"] != "already running" for item in started["results"]):
-                _results(report, started, STARTED)
-        _audit_own(env, "start", layout, change, report)
-    return report
+    ensure_owner(layout, info)
+    command = app_command("start", layout)
+    if info.state and info.sha256 == spec.sha256:
+        return ops.unpark(env, [name], command=command)
+    require_registry_write(env.paths, name, why=NOT_REGISTERED)
+    return ops.register(env, name, spec.text, command=command, replace=True, start=True, op="app start",
+                        said="program.ini registered as the active entry (generation {generation})",
+                        done=DONE_START)
 
 
-def stop(env: AppEnv, layout: AppLayout, *, yes: bool = False) -> ActionReport:
+def stop(env: OpsEnv, layout: AppLayout, *, yes: bool = False) -> Report:
     """Stop every process and park the entry: it stays stopped across restarts and failovers."""
     name = layout.checked().name
     check_policy(env.config, "stop", name, yes)
-    report = ActionReport()
-    with env.client() as client:
+    env = env.confirming(yes)
+    with env.connect() as client:
         registered_entry(client, layout)  # refuses an entry of the same name from another directory
-        _results(report, client.supz("park", [name], app_context("stop", layout, confirmed=yes)), {"parked": "stopped and parked"})
-    return report
+    return ops.park(env, [name], command=app_command("stop", layout))
 
 
-def restart(env: AppEnv, layout: AppLayout, *, yes: bool = False) -> ActionReport:
-    """Stop then start every process; the registry is unchanged."""
+def restart(env: OpsEnv, layout: AppLayout, *, yes: bool = False) -> Report:
+    """Stop then start every process; the registry is unchanged. A parked application is refused."""
     name = layout.checked().name
     check_policy(env.config, "restart", name, yes)
-    report = ActionReport()
-    with env.client() as client:
+    env = env.confirming(yes)
+    with env.connect() as client:
         info = registered_entry(client, layout)
-        if info.state == "parked":
-            raise PolicyRefused(f"{name}: parked (stopped on purpose): './sup_run.sh start' brings it back",
-                                thing=name)
-        _results(report, client.supz("restart", [name], app_context("restart", layout, confirmed=yes)), {})
-    return report
+    if info.state == "parked":
+        raise PolicyRefused(f"{name}: parked (stopped on purpose): './sup_run.sh start' brings it back", thing=name)
+    return ops.restart(env, [name], command=app_command("restart", layout))
 
 
-def update(env: AppEnv, layout: AppLayout, *, yes: bool = False) -> ActionReport:
+def update(env: OpsEnv, layout: AppLayout, *, yes: bool = False) -> Report:
     """Apply an edited program.ini to this application only. A malformed file is refused before
     anything is touched, so the running version keeps running."""
     name = layout.checked().name
     check_policy(env.config, "update", name, yes)
+    env = env.confirming(yes)
     spec = read_program(layout)
-    report = ActionReport()
-    with env.client() as client:
+    with env.connect() as client:
         info = registered_entry(client, layout)
-        done = {"unchanged": "unchanged", "updated": "updated and restarted", "added": "added and started",
-                "removed": "removed"}
-        if info.sha256 == spec.sha256:
-            _results(report, client.supz("update", [name], app_context("update", layout, confirmed=yes)), done)
-            return report
-        require_registry_write(env.paths, name)
-        change = env.registry().write(name, spec.text, who=env.who(), op="app update")
-        report.say(f"{name}: registry entry updated from program.ini (generation {change.generation_after}, "
-                   f"{info.state})")
-        _results(report, client.supz("update", [name], app_context("update", layout, audit=False, confirmed=yes)), done)
-        _audit_own(env, "update", layout, change, report)
-    return report
+    command = app_command("update", layout)
+    if info.sha256 == spec.sha256:
+        return ops.update(env, [name], command=command, done=UPDATED)
+    require_registry_write(env.paths, name, why=NOT_REGISTERED)
+    return ops.register(env, name, spec.text, command=command, keep_state=True, op="app update",
+                        said="registry entry updated from program.ini (generation {generation}, " + info.state + ")",
+                        done=UPDATED)
 
 
-def status(env: AppEnv, layout: AppLayout) -> ActionReport:
-    """One line per process; exit 0 all RUNNING, 3 stopped or parked, 4 unknown (LSB status)."""
+def status(env: OpsEnv, layout: AppLayout) -> Report:
+    """One line per process; exit 0 all RUNNING, 3 anything else (stopped, parked, not registered),
+    7 supervisord down (SupervisordDown)."""
     name = layout.checked().name
-    report = ActionReport()
-    with env.client() as client:
-        try:
-            lines = client.supz("status").splitlines()
-        except SupervisordDown as exc:
-            report.fail(f"{name}: UNKNOWN ({exc})", STATUS_UNKNOWN)
-            return report
-    rows = [line.split("\t", 2) for line in lines if line]
-    mine = [r for r in rows if r[0] == name or r[0].startswith(name + ":")]
-    if not mine:
-        report.fail(f"{name}: UNKNOWN (not in the registry, not loaded)", STATUS_UNKNOWN)
-        return report
-    width = max(len(r[0]) for r in mine) + 3
-    for row in mine:
-        report.say(f"{row[0]:<{width}}{row[1]:<10}{row[2] if len(row) > 2 else ''}".rstrip())
-    states = {r[1] for r in mine}
-    if "UNKNOWN" in states:
-        report.exit_code = STATUS_UNKNOWN
-    elif states != {RUNNING}:
-        report.exit_code = STATUS_NOT_RUNNING
-    return report
+    return ops.status(env, [name], missing_code=ExitCode.NOT_RUNNING)

@@ -11,15 +11,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-
+from supz.apps.control import app_command, check_policy, ensure_owner, entry_info
 from supz.apps.conventions import AppLayout
-from supz.apps.control import RUNNING, ActionReport, AppEnv, app_context, check_policy, ensure_owner, entry_info
 from supz.apps.health import HealthCheck, command_argv, validate_url, wait_healthy
 from supz.apps.releases import Links, read_links, require_release, restore, switch
 from supz.errors import ExitCode, SupervisorFault, SupzError, UnknownEntry
 from supz.fsutil import file_lock
-from supz.supervisord.client import SupervisorClient, context
+from supz.ops.auditing import audit_via_extension
+from supz.ops.env import OpsEnv
+from supz.ops.report import Report
+from supz.ops.status import RUNNING
+from supz.supervisord.client import RpcClient, context
 
 # A process in one of these states runs (or is trying to): deploy restarts it on the new release.
 ACTIVE_STATES = ("RUNNING", "STARTING", "BACKOFF")
@@ -37,8 +41,8 @@ class _Pass:
     problem: str | None = None
 
 
-class _Streamed(ActionReport):
-    """An ActionReport that also hands each line to a listener as it happens (deploys are slow)."""
+class _Streamed(Report):
+    """An Report that also hands each line to a listener as it happens (deploys are slow)."""
 
     def __init__(self, listener: Listener | None) -> None:
         super().__init__()
@@ -55,13 +59,13 @@ class _Streamed(ActionReport):
             self.listener(line)
 
 
-def group_processes(client: SupervisorClient, name: str) -> dict[str, str]:
+def group_processes(client: RpcClient, name: str) -> dict[str, str]:
     """namespec -> state of every loaded process of `name`, in process order."""
     infos = [i for i in client.supervisor("getAllProcessInfo") if i["group"] == name]
     return {f"{i['group']}:{i['name']}": i["statename"] for i in sorted(infos, key=lambda i: i["name"])}
 
 
-def _last_stderr_line(client: SupervisorClient, namespec: str) -> str:
+def _last_stderr_line(client: RpcClient, namespec: str) -> str:
     try:
         text, _offset, _overflow = client.supervisor("tailProcessStderrLog", namespec, 0, STDERR_TAIL)
     except SupervisorFault:
@@ -70,7 +74,7 @@ def _last_stderr_line(client: SupervisorClient, namespec: str) -> str:
     return lines[-1] if lines else ""
 
 
-def _restart_one(client: SupervisorClient, namespec: str, health: HealthCheck, cwd: str) -> str | None:
+def _restart_one(client: RpcClient, namespec: str, health: HealthCheck, cwd: str) -> str | None:
     """Restart one process, wait RUNNING past startsecs, check health: None when all went well."""
     try:
         return _restart_checked(client, namespec, health, cwd)
@@ -78,7 +82,7 @@ def _restart_one(client: SupervisorClient, namespec: str, health: HealthCheck, c
         return f"{namespec}: {exc}"
 
 
-def _restart_checked(client: SupervisorClient, namespec: str, health: HealthCheck, cwd: str) -> str | None:
+def _restart_checked(client: RpcClient, namespec: str, health: HealthCheck, cwd: str) -> str | None:
     # supz.restart, not supervisor's stop and start: a stop through supervisor's API parks a
     # single-process application. The deploy was permitted and confirmed by check_policy.
     ctx = dict(context("app deploy", [namespec]), audit=False, confirmed=True)
@@ -91,14 +95,14 @@ def _restart_checked(client: SupervisorClient, namespec: str, health: HealthChec
     state = client.supervisor("getProcessInfo", namespec)["statename"]
     if state != RUNNING:
         return f"{namespec} is {state} after starting"
-    problem = wait_healthy(health, cwd)
+    problem = wait_healthy(health, Path(cwd))
     if problem:
         return f"{namespec}: {problem}"
     return None
 
 
-def _rolling(client: SupervisorClient, namespecs: list[str], health: HealthCheck, cwd: str,
-             report: ActionReport, release: str) -> _Pass:
+def _rolling(client: RpcClient, namespecs: list[str], health: HealthCheck, cwd: str,
+             report: Report, release: str) -> _Pass:
     step = _Pass(touched=[])
     for namespec in namespecs:
         step.touched.append(namespec)
@@ -120,8 +124,8 @@ def _rolling(client: SupervisorClient, namespecs: list[str], health: HealthCheck
     return step
 
 
-def deploy(env: AppEnv, layout: AppLayout, version: str, health: HealthCheck, *, yes: bool = False,
-           listener: Listener | None = None, action: str = "deploy") -> ActionReport:
+def deploy(env: OpsEnv, layout: AppLayout, version: str, health: HealthCheck, *, yes: bool = False,
+           listener: Listener | None = None, action: str = "deploy") -> Report:
     """Switch to releases/VERSION and restart on it; back to the release before on failure.
 
     A version that does not exist changes nothing. An application that is not running is only
@@ -129,13 +133,14 @@ def deploy(env: AppEnv, layout: AppLayout, version: str, health: HealthCheck, *,
     """
     name = layout.checked().name
     check_policy(env.config, action, name, yes)
+    env = env.confirming(yes)
     require_release(layout, version)
     if health.url:
         validate_url(health.url)
     if health.command:
         command_argv(health.command)
     report = _Streamed(listener)
-    with file_lock(layout.lock, timeout=LOCK_TIMEOUT, what=f"application {name}"), env.client() as client:
+    with file_lock(layout.lock, timeout=LOCK_TIMEOUT, what=f"application {name}"), env.connect() as client:
         info = entry_info(client, name)
         ensure_owner(layout, info)
         before = read_links(layout)
@@ -153,21 +158,21 @@ def deploy(env: AppEnv, layout: AppLayout, version: str, health: HealthCheck, *,
         if not running:
             why = {"parked": "parked", "": "not registered"}.get(info.state, "no process running")
             report.say(f"{name}: {why}: nothing restarted; './sup_run.sh start' runs release {version}")
-            _audit(client, action, layout, version, f"ok: switched from {before.current} ({why})")
+            _audit(env, client, action, layout, version, f"ok: switched from {before.current} ({why})")
             return report
         forward = _rolling(client, running, health, str(layout.current), report, version)
         if forward.problem is None:
             report.say(f"{name}: {action} of release {version} done")
-            _audit(client, action, layout, version, f"ok: {before.current} -> {version}")
+            _audit(env, client, action, layout, version, f"ok: {before.current} -> {version}")
             return report
         report.fail(f"{name}: {forward.problem}")
         outcome = _roll_back(client, layout, version, before, forward.touched, health, report)
-        _audit(client, action, layout, version, f"failed: {forward.problem}; {outcome}"[:2000])
+        _audit(env, client, action, layout, version, f"failed: {forward.problem}; {outcome}"[:2000])
     return report
 
 
-def _roll_back(client: SupervisorClient, layout: AppLayout, version: str, before: Links, touched: list[str],
-               health: HealthCheck, report: ActionReport) -> str:
+def _roll_back(client: RpcClient, layout: AppLayout, version: str, before: Links, touched: list[str],
+               health: HealthCheck, report: Report) -> str:
     """Switch back to the release that ran before and restart what the failed pass touched;
     return the outcome, also reported as the last line."""
     restore(layout, before)
@@ -184,12 +189,13 @@ def _roll_back(client: SupervisorClient, layout: AppLayout, version: str, before
     return outcome
 
 
-def _audit(client: SupervisorClient, action: str, layout: AppLayout, version: str, result: str) -> None:
-    client.supz("audit", app_context(action, layout, version), result)
+def _audit(env: OpsEnv, client: RpcClient, action: str, layout: AppLayout, version: str,
+           result: str) -> None:
+    audit_via_extension(env, client, app_command(action, layout, version), result)
 
 
-def rollback(env: AppEnv, layout: AppLayout, health: HealthCheck, *, yes: bool = False,
-             listener: Listener | None = None) -> ActionReport:
+def rollback(env: OpsEnv, layout: AppLayout, health: HealthCheck, *, yes: bool = False,
+             listener: Listener | None = None) -> Report:
     """Go back to the previous release on purpose: a deploy of it (checked and undone alike)."""
     links = read_links(layout.checked())
     if links.previous is None:

@@ -7,15 +7,18 @@ from pathlib import Path
 
 import click
 
-from supz.apps import control, deploy as deploying
+from supz.apps import control
+from supz.apps import deploy as deploying
 from supz.apps.conventions import app_layout
 from supz.apps.health import HealthCheck
 from supz.apps.lint import lint_app, registered_app_dirs
 from supz.apps.releases import list_releases, read_links
 from supz.apps.scaffold import AppOptions, init_app, parse_env
 from supz.apps.settings import load_app_settings
-from supz.cli.env import Env, pass_env
+from supz.cli.env import Env, pass_env, render_report
 from supz.errors import ExitCode
+from supz.ops.env import OpsEnv
+from supz.ops.report import Report
 
 
 @click.group()
@@ -23,14 +26,12 @@ def app() -> None:
     """Application directories: program.ini, sup_run.sh, releases and deploys."""
 
 
-def _app_env(env: Env) -> control.AppEnv:
-    return control.AppEnv(env.paths, env.config)
+def _app_env(env: Env) -> OpsEnv:
+    return OpsEnv.for_host(env.paths, env.config)
 
 
-def _finish(ctx: click.Context, report: control.ActionReport, printed: bool = False) -> None:
-    if not printed:
-        for line in report.lines:
-            click.echo(line)
+def _finish(ctx: click.Context, report: Report, printed: bool = False) -> None:
+    render_report(report, printed=printed)
     ctx.exit(report.exit_code)
 
 
@@ -83,7 +84,7 @@ def lint(ctx: click.Context, env: Env, directories: tuple[str, ...], every: bool
     ctx.exit(ExitCode.ERROR if errors else ExitCode.OK)
 
 
-def _action(name: str, run: Callable[..., control.ActionReport], help_text: str) -> click.Command:
+def _action(name: str, run: Callable[..., Report], help_text: str) -> click.Command:
     @click.command(name, help=help_text)
     @click.argument("directory", type=click.Path(file_okay=False))
     @click.option("--yes", is_flag=True, help="Confirm, when the policy wants this action confirmed.")
@@ -106,7 +107,7 @@ update = _action("update", control.update, "Apply an edited program.ini to this 
 @pass_env
 @click.pass_context
 def status(ctx: click.Context, env: Env, directory: str) -> None:
-    """State of each process: exit 0 all RUNNING, 3 stopped or parked, 4 unknown."""
+    """State of each process: exit 0 all RUNNING, 3 anything else (stopped, parked, not registered)."""
     _finish(ctx, control.status(_app_env(env), app_layout(directory)))
 
 

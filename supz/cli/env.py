@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import click
 
 from supz.config import ConfigFile, SupzConfig, load_config, read_config
+from supz.ops.report import Report
 from supz.paths import HostPaths
 from supz.registry import Registry
 
@@ -41,3 +42,12 @@ class Env:
 
 
 pass_env = click.make_pass_decorator(Env)
+
+
+def render_report(report: Report, *, printed: bool = False) -> None:
+    """A report on the terminal: its lines on stdout (unless already streamed), warnings on stderr."""
+    if not printed:
+        for line in report.lines:
+            click.echo(line)
+    for line in report.warnings:
+        click.echo(line, err=True)

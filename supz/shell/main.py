@@ -17,7 +17,8 @@ supz options:
 The host comes from $SUPZ_ROOT (default /). 'stop NAME' parks an application
 (it stays stopped across restarts and failovers); 'start NAME' brings it back;
 'restart' never changes the registry. 'shutdown' and 'reload' are refused by
-default (exit 4). Exit codes follow supervisorctl's (LSB).
+default (exit 4). Exit codes: supz.errors.ExitCode (0 ok, 1 failed, 2 bad name,
+3 status: not all RUNNING, 4 refused, 7 supervisord not running).
 """
 
 from __future__ import annotations
@@ -31,14 +32,14 @@ from supervisor.supervisorctl import Controller
 from supz.config import SupzConfig, load_config, read_config
 from supz.errors import ExitCode, SupzError
 from supz.paths import HostPaths, resolve_root
+from supz.policy import Verdict, confirmed, decide, needs_yes_message, refusal_message
 from supz.shell.plugin import SupzControllerPlugin
-from supz.supervisord.client import SupervisorClient
-from supz.shell.policy import Verdict, confirmed, decide, needs_yes_message, refusal_message
+from supz.supervisord.client import ControllerClient
 
 YES_FLAGS = ("--yes",)
 
 
-class SupzController(Controller):
+class SupzController(Controller):  # type: ignore[misc]
     """supervisorctl's Controller with the policy check in front of every command."""
 
     def __init__(self, options: Any, supz_config: SupzConfig, paths: HostPaths, assume_yes: bool) -> None:
@@ -79,11 +80,11 @@ class SupzController(Controller):
         from supervisor import rpcinterface
 
         try:
-            with SupervisorClient(self.options.serverurl, self.options.username, self.options.password) as client:
+            with ControllerClient(self) as client:
                 api = client.supervisor("getVersion")
         except SupzError as exc:
             self.output(f"error: {exc}")
-            self.exitstatus = int(exc.exit_code)
+            self.exitstatus = exc.exit_code
             return False
         if api != rpcinterface.API_VERSION:
             self.output(f"error: supervisord speaks API {api}, this supzcli expects {rpcinterface.API_VERSION}")
@@ -107,7 +108,27 @@ def _has_option(args: list[str], short: str, long: str) -> bool:
     return any(a == short or a.startswith(short) and len(a) > 2 or a == long or a.startswith(long + "=") for a in args)
 
 
+def client_options(args: list[str], paths: HostPaths, config: SupzConfig) -> Any:
+    """supervisorctl's options with the host's defaults: its supervisord.conf, and a readline
+    history file (-r, else [supervisorctl] history_file, else ~/.supzcli_history).
+
+    supervisor 4 stores -r in `options.history`, which its shell never reads (it saves
+    `options.history_file`, set from the config file only): without this no history was kept.
+    """
+    options_end = next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))
+    head, tail = args[:options_end], args[options_end:]
+    if not _has_option(head, "-c", "--configuration") and not _has_option(head, "-s", "--serverurl"):
+        head = ["-c", str(paths.supervisord_conf)] + head
+    options = ClientOptions()
+    options.plugin_factories = [("default", SupzControllerPlugin, {})]
+    options.realize(head + tail, doc=__doc__)
+    options.history_file = getattr(options, "history", None) or options.history_file or str(paths.history_file)
+    options.prompt = config.look.prompt.format(host=config.host)
+    return options
+
+
 def main(argv: list[str] | None = None) -> None:
+    """The entry point: the only place supzcli exits."""
     args = list(sys.argv[1:] if argv is None else argv)
     assume_yes = any(a in YES_FLAGS for a in args)
     args = [a for a in args if a not in YES_FLAGS]
@@ -117,17 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     except SupzError as exc:
         sys.stderr.write(f"supzcli: error: {exc}\n")
         sys.exit(int(exc.exit_code))
-    # Defaults from the host: its supervisord.conf, and a history file in the shell.
-    options_end = next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))
-    head, tail = args[:options_end], args[options_end:]
-    if not _has_option(head, "-c", "--configuration") and not _has_option(head, "-s", "--serverurl"):
-        head = ["-c", str(paths.supervisord_conf)] + head
-    if not _has_option(head, "-r", "--history-file"):
-        head = ["-r", str(paths.history_file)] + head
-    options = ClientOptions()
-    options.plugin_factories = [("default", SupzControllerPlugin, {})]
-    options.realize(head + tail, doc=__doc__)
-    options.prompt = config.look.prompt.format(host=config.host)
+    options = client_options(args, paths, config)
     controller = SupzController(options, config, paths, assume_yes)
     if options.args:
         controller.onecmd(" ".join(options.args))

@@ -7,12 +7,15 @@ import errno
 import http.client
 import socket
 import xmlrpc.client as xmlrpclib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from supz.audit import current_who
+from supz.audit import Who, current_who
 from supz.errors import PolicyRefused, SupervisordDown, SupervisorFault, SupzError
 from supz.paths import HostPaths
 from supz.supervisord.faults import error_for
+
+if TYPE_CHECKING:  # typing.Self is 3.11+; only the type checker reads it
+    from typing_extensions import Self
 
 
 def serverurl_for(paths: HostPaths) -> str:
@@ -27,28 +30,36 @@ def serverurl_for(paths: HostPaths) -> str:
     return url.replace("%(here)s", str(conf.parent)).strip()
 
 
-def context(command: str, args: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
-    """What the extension writes in the audit line: who runs which command."""
-    who = current_who()
-    return {"user": who.user, "real_user": who.real_user, "command": command, "args": list(args)}
+def context(command: str, args: list[str] | tuple[str, ...] = (), who: Who | None = None,
+            *, audit: bool = True) -> dict[str, Any]:
+    """What the extension writes in the audit line: who runs which command (audit=False: none,
+    the caller writes its own line for the whole command)."""
+    who = who or current_who()
+    data: dict[str, Any] = {"user": who.user, "real_user": who.real_user, "command": command, "args": list(args)}
+    if not audit:
+        data["audit"] = False
+    return data
 
 
-class SupervisorClient:
-    def __init__(self, serverurl: str, username: str | None = None, password: str | None = None) -> None:
-        from supervisor.xmlrpc import SupervisorTransport
+class RpcClient:
+    """supervisord's API and the supz extension with typed errors, over any XML-RPC proxy.
 
-        self.serverurl = serverurl
-        self.transport = SupervisorTransport(username, password, serverurl)
-        self.proxy = xmlrpclib.ServerProxy("http://127.0.0.1", transport=self.transport)
+    `SupervisorClient` opens the host's socket itself; `ControllerClient` borrows a supervisorctl
+    controller's proxies (as supervisor's own plugins do), so supzcli runs on a fake controller.
+    """
 
-    @classmethod
-    def for_host(cls, paths: HostPaths) -> SupervisorClient:
-        return cls(serverurl_for(paths))
+    serverurl: str = ""
+
+    def _namespace(self, namespace: str) -> Any:
+        raise NotImplementedError
+
+    def _reset(self) -> None:
+        """Forget a connection that failed, so it cannot poison the next call."""
 
     def close(self) -> None:
-        self.transport.close()
+        pass
 
-    def __enter__(self) -> SupervisorClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -56,7 +67,7 @@ class SupervisorClient:
 
     def call(self, namespace: str, method: str, *args: Any) -> Any:
         try:
-            return getattr(getattr(self.proxy, namespace), method)(*args)
+            return getattr(self._namespace(namespace), method)(*args)
         except xmlrpclib.Fault as fault:
             message = str(fault.faultString)
             if fault.faultCode >= 1000:
@@ -69,8 +80,7 @@ class SupervisorClient:
                 raise PolicyRefused(f"supervisord at {self.serverurl} requires a user name and password") from exc
             raise SupervisordDown(f"supervisord at {self.serverurl} answered HTTP {exc.errcode}") from exc
         except (OSError, http.client.HTTPException) as exc:
-            # The transport keeps its connection: a failed one must not poison the next call.
-            self.transport.close()
+            self._reset()
             if isinstance(exc, OSError):
                 raise self._down(exc) from exc
             raise SupervisordDown(f"supervisord at {self.serverurl} broke the connection: {exc!r}") from exc
@@ -91,6 +101,44 @@ class SupervisorClient:
 
     def is_up(self) -> bool:
         try:
-            return self.supervisor("getState").get("statename") == "RUNNING"
+            return bool(self.supervisor("getState").get("statename") == "RUNNING")
         except SupzError:
             return False
+
+
+class SupervisorClient(RpcClient):
+    def __init__(self, serverurl: str, username: str | None = None, password: str | None = None) -> None:
+        from supervisor.xmlrpc import SupervisorTransport
+
+        self.serverurl = serverurl
+        self.transport = SupervisorTransport(username, password, serverurl)
+        self.proxy = xmlrpclib.ServerProxy("http://127.0.0.1", transport=self.transport)
+
+    @classmethod
+    def for_host(cls, paths: HostPaths) -> SupervisorClient:
+        return cls(serverurl_for(paths))
+
+    def _namespace(self, namespace: str) -> Any:
+        return getattr(self.proxy, namespace)
+
+    def _reset(self) -> None:
+        self.transport.close()
+
+    def close(self) -> None:
+        self.transport.close()
+
+class ControllerClient(RpcClient):
+    """The proxies of a supervisorctl `Controller` (`ctl.get_server_proxy(namespace)`)."""
+
+    def __init__(self, ctl: Any) -> None:
+        self.ctl = ctl
+        self.serverurl = str(getattr(ctl.options, "serverurl", "") or "supervisord")
+        self._proxies: dict[str, Any] = {}
+
+    def _namespace(self, namespace: str) -> Any:
+        if namespace not in self._proxies:
+            self._proxies[namespace] = self.ctl.get_server_proxy(namespace)
+        return self._proxies[namespace]
+
+    def _reset(self) -> None:
+        self._proxies.clear()

@@ -28,8 +28,8 @@ from supervisor.xmlrpc import Faults, RPCError
 
 from supz.config import ShellPolicy
 from supz.errors import PolicyRefused, SupzError, UnknownEntry
+from supz.policy import Verdict, decide
 from supz.registry import EntryState
-from supz.shell.policy import Verdict, decide
 from supz.supervisord import caller as callers
 from supz.supervisord.faults import as_rpc_error
 

@@ -154,11 +154,18 @@ def test_start_stop_status_update_restart(host: SupzHost) -> None:
 def test_status_and_usage_exit_codes(host: SupzHost) -> None:
     app = init_app(host, host.root / "lonely")
     status = sup_run(host, app, "status")
-    assert status.returncode == 4 and "UNKNOWN" in status.stdout
+    # An application that is not registered is not running: 3 (4 before issue 9).
+    assert status.returncode == 3 and status.stdout == "lonely: UNKNOWN (not in the registry, not loaded)\n"
     assert sup_run(host, app, "help").returncode == 2
     assert sup_run(host, app, "launch").returncode == 2
     stopped = sup_run(host, app, "stop")
     assert stopped.returncode == 2 and "lonely: not in the registry" in stopped.stderr
+    # supervisord not running: 7 for every status command (4 before issue 9).
+    host.supz("down", check=True)
+    down = sup_run(host, app, "status")
+    assert down.returncode == 7 and "supervisord is not running" in down.stderr, down.stdout + down.stderr
+    shell = host.supzcli("status")
+    assert shell.returncode == 7 and "supervisord is not running" in shell.stdout, shell.stdout
 
 
 def test_rolling_deploy_keeps_an_instance_running(host: SupzHost, web: Path) -> None:

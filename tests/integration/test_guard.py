@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -18,21 +17,6 @@ import pytest
 from tests.conftest import SupzHost, destroy_host, make_host, needs_root, sleep_program
 
 pytestmark = needs_root()
-
-
-@pytest.fixture
-def member(traversable_venv: None) -> Iterator[tuple[str, str]]:
-    """(group, user): a socket group and a user in it; removed afterwards."""
-    tag = uuid.uuid4().hex[:6]
-    group, user = f"supzg{tag}", f"supzu{tag}"
-    subprocess.run(["groupadd", group], check=True, capture_output=True)
-    try:
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "-G", group, user],
-                       check=True, capture_output=True)
-        yield group, user
-    finally:
-        subprocess.run(["userdel", user], capture_output=True)
-        subprocess.run(["groupdel", group], capture_output=True)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import SupzHost, sleep_program
+from tests.conftest import BIN, SupzHost, sleep_program
 
 BAD_NAMES = ["../x", "a/b", "a b", "$(x)", ";", ".hidden", "-rf", "x" * 65, "a;b", "a|b", "`id`"]
 
@@ -176,7 +176,7 @@ def test_status_and_avail_show_parked(host: SupzHost) -> None:
     avail = host.supzcli("avail")
     assert any(line.split()[:2] == ["app1", "parked"] for line in avail.stdout.splitlines())
     unknown = host.supzcli("status", "ghost")
-    assert unknown.returncode == 4
+    assert unknown.returncode == 2  # a name that does not exist (was 4 before issue 9)
 
 
 def test_stop_of_a_program_ignoring_sigterm_ends_within_stopwaitsecs(host: SupzHost) -> None:
@@ -215,3 +215,50 @@ def test_audit_names_the_real_user_behind_sudo(host: SupzHost) -> None:
     host.supzcli("stop", "app1", check=True)
     last = host.audit_lines()[-1]
     assert last["real_user"] == "alice" and last["user"] == "root"
+
+
+def _read_until(fd: int, marker: bytes, deadline: float) -> bytes:
+    import os
+    import select
+    import time
+
+    seen = b""
+    while marker not in seen:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {marker!r} from the shell; it said: {seen!r}")
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the shell closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+def test_the_shell_keeps_its_history_in_the_home_folder(host: SupzHost) -> None:
+    """On a terminal, the commands typed are saved in ~/.supzcli_history and read back next time."""
+    import os
+    import pty
+    import time
+
+    history = host.root / ".supzcli_history"  # the host's HOME
+    for command in ("help", "avail"):
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: supzcli on the pty
+            os.execve(str(BIN / "supzcli"), ["supzcli"], host.env)
+        try:
+            deadline = time.monotonic() + 60
+            prompt = f"supz@{host.root.name}>".encode()
+            _read_until(fd, prompt, deadline)
+            os.write(fd, command.encode() + b"\n")
+            _read_until(fd, prompt, deadline)
+            os.write(fd, b"quit\n")
+            _read_until(fd, b"bye", deadline)
+        finally:
+            _, status = os.waitpid(pid, 0)
+            os.close(fd)
+        assert os.waitstatus_to_exitcode(status) == 0
+    assert history.read_text().split() == ["help", "quit", "avail", "quit"]

@@ -1,8 +1,9 @@
 """sup_run.sh's actions decided on fakes: when the registry must be written (root), when the
-socket is enough, whose entry it is, what the policy says, and the LSB status codes."""
+socket is enough, whose entry it is, what the policy says, and the status exit codes."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,10 @@ from supz.apps.conventions import AppLayout, app_layout
 from supz.apps.releases import switch
 from supz.apps.scaffold import AppOptions, init_app
 from supz.apps.settings import AppSettings
+from supz.audit import Who
 from supz.config import ShellPolicy, SupzConfig
-from supz.errors import PolicyRefused, UnknownEntry
+from supz.errors import PolicyRefused, SupervisordDown, UnknownEntry
+from supz.ops.env import OpsEnv
 from supz.paths import HostPaths
 from supz.programfile import sha256_text
 
@@ -57,10 +60,8 @@ def app(paths: HostPaths, tmp_path: Path) -> AppLayout:
 
 
 def env_with(paths: HostPaths, client: FakeClient, monkeypatch: pytest.MonkeyPatch,
-             policy: ShellPolicy = ShellPolicy()) -> control.AppEnv:
-    env = control.AppEnv(paths, SupzConfig(host="h", policy=policy))
-    monkeypatch.setattr(control.AppEnv, "client", lambda self: client)
-    return env
+             policy: ShellPolicy = ShellPolicy()) -> OpsEnv:
+    return OpsEnv(paths, SupzConfig(host="h", policy=policy), Who("op", "op", "h"), lambda: client)
 
 
 def registered(app: AppLayout, state: str = "parked", text: str | None = None) -> dict[str, str]:
@@ -69,7 +70,7 @@ def registered(app: AppLayout, state: str = "parked", text: str | None = None) -
 
 
 def no_write_access(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(control.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
 
 
 def test_starting_a_registered_program_needs_only_the_socket(paths: HostPaths, app: AppLayout,
@@ -132,8 +133,8 @@ def test_stopping_an_unknown_application(paths: HostPaths, app: AppLayout, monke
         (["web:web_01\tRUNNING\tpid 1", "web:web_02\tBACKOFF\tExited too quickly"], 3),
         (["web\tPARKED\tstopped on purpose"], 3),
         (["web\tINACTIVE\tnot loaded: this host is not MASTER"], 3),
-        (["web:web_01\tUNKNOWN\t"], 4),
-        (["webshop\tRUNNING\tpid 3"], 4),
+        (["web:web_01\tUNKNOWN\t"], 3),
+        (["webshop\tRUNNING\tpid 3"], 3),  # not registered: not running (decided in issue 9; was 4)
     ],
 )
 def test_status_exit_codes(paths: HostPaths, app: AppLayout, monkeypatch: pytest.MonkeyPatch,
@@ -142,3 +143,14 @@ def test_status_exit_codes(paths: HostPaths, app: AppLayout, monkeypatch: pytest
     report = control.status(env_with(paths, client, monkeypatch), app)
     assert report.exit_code == code
     assert not any(line.startswith(("other", "webshop")) for line in report.lines)
+
+
+def test_status_when_supervisord_is_down_is_7(paths: HostPaths, app: AppLayout,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    class Down(FakeClient):
+        def supz(self, method: str, *args: Any) -> Any:
+            raise SupervisordDown("supervisord is not running (unix:///x)")
+
+    with pytest.raises(SupervisordDown) as raised:
+        control.status(env_with(paths, Down({}), monkeypatch), app)
+    assert raised.value.exit_code == 7

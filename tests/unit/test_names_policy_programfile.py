@@ -9,7 +9,7 @@ from supz.errors import InvalidName, InvalidProgramFile
 from supz.host.adapt import adapt_supervisord_conf
 from supz.names import validate_name
 from supz.programfile import parse_program_text
-from supz.shell.policy import Verdict, confirmed, decide
+from supz.policy import Verdict, confirmed, decide
 
 
 @pytest.mark.parametrize("name", ["a", "A9", "app_1", "web-2.prod", "x" * 64, "_x", "9"])

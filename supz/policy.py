@@ -1,4 +1,5 @@
-"""supzcli's policy: which commands are refused and which need a typed confirmation. Pure logic."""
+"""The supz policy ([shell] refuse/confirm): which commands are refused and which need a
+confirmation. Pure decisions, used by supzcli, sup_run.sh and the Python API alike."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from supz.config import ShellPolicy
+from supz.errors import PolicyRefused
 
 CONFIRM_WORD = "yes"
 
@@ -43,3 +45,12 @@ def needs_yes_message(rule: str) -> str:
 
 def confirmed(answer: str | None) -> bool:
     return (answer or "").strip().lower() == CONFIRM_WORD
+
+
+def check_policy(policy: ShellPolicy, command: str, args: list[str], *, yes: bool = False) -> None:
+    """The policy for a caller that cannot ask (sup_run.sh, a script): refused, or confirmed by `yes`."""
+    decision = decide(policy, command, args)
+    if decision.verdict is Verdict.REFUSE:
+        raise PolicyRefused(refusal_message(command, "the supz config"))
+    if decision.verdict is Verdict.CONFIRM and not yes:
+        raise PolicyRefused(f"refused: '{decision.rule}' needs a confirmation: add --yes")

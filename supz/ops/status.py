@@ -1,0 +1,71 @@
+"""Status: one row per process and per parked or inactive entry, and the exit code it means."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from supz.errors import ExitCode
+from supz.ops.env import OpsEnv
+from supz.ops.report import Report
+
+RUNNING = "RUNNING"
+MIN_WIDTH = 30
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """A process (`group:name`) or an entry that is not loaded (PARKED, INACTIVE)."""
+
+    name: str
+    state: str
+    description: str = ""
+
+    @classmethod
+    def parse(cls, line: str) -> StatusRow:
+        parts = line.split("\t", 2)
+        return cls(parts[0], parts[1] if len(parts) > 1 else "", parts[2] if len(parts) > 2 else "")
+
+    def matches(self, spec: str) -> bool:
+        """NAME and NAME:* match every process of NAME; NAME:PROC one process."""
+        group, _, process = spec.partition(":")
+        if self.name in (spec, group):
+            return True
+        return self.name.startswith(group + ":") and (not process or process == "*" or self.name == spec)
+
+
+@dataclass
+class StatusReport(Report):
+    rows: list[StatusRow] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def format_rows(rows: Sequence[StatusRow]) -> list[str]:
+    width = max([MIN_WIDTH] + [len(row.name) for row in rows]) + 3
+    return [f"{row.name:<{width}}{row.state:<10}{row.description}".rstrip() for row in rows]
+
+
+def status(env: OpsEnv, names: Sequence[str] = (), *, missing_code: ExitCode = ExitCode.USAGE) -> StatusReport:
+    """Exit 0 when every row is RUNNING, 3 (NOT_RUNNING) otherwise; a name with no row exits
+    `missing_code`: 2 for a name that does not exist, 3 for sup_run.sh (an application not
+    registered). supervisord not running raises SupervisordDown (7)."""
+    with env.connect() as client:
+        text = str(client.supz("status"))
+    rows = [StatusRow.parse(line) for line in text.splitlines() if line]
+    report = StatusReport()
+    if names and "all" not in names:
+        chosen: list[StatusRow] = []
+        for name in names:
+            hits = [row for row in rows if row.matches(name)]
+            if not hits:
+                report.missing.append(name)
+                why = ("ERROR (no such process or application)" if missing_code == ExitCode.USAGE
+                       else "UNKNOWN (not in the registry, not loaded)")
+                report.fail(f"{name}: {why}", missing_code)
+            chosen += [row for row in hits if row not in chosen]
+        rows = chosen
+    report.rows = rows
+    report.lines += format_rows(rows) if rows else []
+    if not report.missing and any(row.state != RUNNING for row in rows):
+        report.exit_code = ExitCode.NOT_RUNNING
+    return report
