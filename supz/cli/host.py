@@ -18,6 +18,7 @@ from supz.host.layout import InitOptions, init_host
 from supz.programfile import read_program_file
 from supz.registry import Registry
 from supz.supervisord.client import SupervisorClient
+from supz.sync.problems import sync_problems
 
 
 @click.command()
@@ -89,6 +90,11 @@ def doctor(ctx: click.Context, env: Env) -> None:
                 say(False, str(exc))
     except SupzError as exc:
         say(False, str(exc))
+    sync = sync_problems(paths)
+    for problem in sync:
+        say(False, problem)
+    if not sync:
+        say(True, "sync: no blocked peer, nothing set aside unreviewed")
     client = SupervisorClient.for_host(paths)
     try:
         version = client.supz("getVersion")

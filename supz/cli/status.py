@@ -32,8 +32,8 @@ def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
     """Role, VIP, supervisord, active / parked / running counts, generation and sync lag.
 
     Exit 7 when this host's supervisord is not running. With --cluster, two MASTERs at once
-    (split brain) or a host whose supervisord is down is an error (exit 1); otherwise an
-    unreachable peer exits 6.
+    (split brain), a host whose supervisord is down, a blocked or lagging sync peer, or a
+    set-aside registry not yet reviewed is an error (exit 1); otherwise an unreachable peer exits 6.
     """
     if not cluster:
         view = local_status(env.paths, env.file)

@@ -34,6 +34,10 @@ from supz.sync.watcher import Watcher
 
 log = logging.getLogger("supz.sync")
 
+# Seconds between looks at a peer this host does not push to (refused as newer, diverged or
+# unrelated): one short request, so a resolved peer is pushed to again within seconds.
+BLOCKED_RECHECK = 2.0
+
 
 class _Stop(Exception):
     """Raised by the signal handler to leave the blocking wait."""
@@ -148,6 +152,8 @@ class PeerWorker(threading.Thread):
             return
         self.backoff = self.d.settings.retry_min
         self.pending_reason = ""
+        if self.link.merged is not None:
+            log.warning("%s: %s", self.peer.spec, self.link.merged.summary())
         held = self.link.held
         wall = time.time()
         changes: dict[str, object] = dict(
@@ -189,7 +195,8 @@ class PeerWorker(threading.Thread):
                 self.next_full = time.monotonic() + self.backoff
                 self.backoff = min(self.backoff * 2, self.d.settings.retry_max)
             else:
-                self.next_full = time.monotonic() + self.d.settings.full_resync_interval
+                # Look again soon: the peer may be resolved (`supz sync resolve`) at any moment.
+                self.next_full = time.monotonic() + min(BLOCKED_RECHECK, self.d.settings.full_resync_interval)
             held = self.link.held
             self._behind()
             self._set(state=f"not pushing: peer {exc.code}", blocked=exc.code, reachable=True, last_error=str(exc),

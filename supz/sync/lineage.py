@@ -23,7 +23,7 @@ from supz.sync.manifests import State, VersionInfo, read_manifest
 from supz.sync.state import write_quick
 
 MAX_STATES = 256
-MAX_BASES = 32
+MAX_BASES = 64
 
 
 def _read(paths: HostPaths) -> Dict[str, Any]:
@@ -73,7 +73,8 @@ def record(paths: HostPaths, generation: int, digest: str, *, manifest: Optional
     if manifest is not None:
         _keep_manifest(paths, (generation, digest), manifest)
     if before != after:
-        write_quick(paths.sync_lineage, json.dumps({"states": after[0], "shared": after[1]}))
+        data.update(states=after[0], shared=after[1])
+        write_quick(paths.sync_lineage, json.dumps(data))
 
 
 def _keep_manifest(paths: HostPaths, state: State, manifest: Path) -> None:
@@ -100,3 +101,18 @@ def base(paths: HostPaths, state: State) -> Optional[VersionInfo]:
     if not path.exists() or info.state != state:
         return None
     return info
+
+
+def overrule(paths: HostPaths, peer: str, state: State) -> None:
+    """`supz sync resolve --keep-local`: push over `peer` while it holds `state` (it sets it aside)."""
+    data = _read(paths)
+    data["overrule"] = {**dict(data.get("overrule") or {}), peer: list(state)}
+    write_quick(paths.sync_lineage, json.dumps(data))
+
+
+def overruled(paths: HostPaths, peer: str) -> Optional[State]:
+    try:
+        g, d = _read(paths)["overrule"][peer]
+        return (int(g), str(d))
+    except (KeyError, ValueError, TypeError):
+        return None

@@ -87,7 +87,7 @@ def test_the_standby_never_sees_half_a_push(pair: tuple[SupzHost, SupzHost]) -> 
     assert seen["reads"] > 40
 
 
-def test_a_stale_master_does_not_overwrite_a_newer_standby(pair: tuple[SupzHost, SupzHost]) -> None:
+def test_a_master_merges_what_a_newer_standby_made_without_it(pair: tuple[SupzHost, SupzHost]) -> None:
     master, standby = pair
     master.add("common", sleep_program("common"))
     converge(master, standby, "the first entry")
@@ -95,17 +95,22 @@ def test_a_stale_master_does_not_overwrite_a_newer_standby(pair: tuple[SupzHost,
     theirs = Registry(standby.paths, host=standby.root.name)
     theirs.add("made-on-standby", sleep_program("made-on-standby"), who=Who("op", "op", standby.root.name))
     theirs.add("also-there", sleep_program("also-there"), who=Who("op", "op", standby.root.name))
-    before = content(standby)
+    theirs.park(["common"], who=Who("op", "op", standby.root.name))
     master.add("late", sleep_program("late"))
-    master.wait_for(lambda: peer_status(master).get("blocked") == "newer", what="the syncer to see the newer peer")
-    assert content(standby) == before
-    assert sorted(listing(standby)["active"]) == ["also-there", "common", "made-on-standby"]
-    assert sorted(listing(master)["active"]) == ["common", "late"]
-    status = master.supz("sync", "status")
-    assert "not pushing: peer newer" in status.stdout and "both copies kept" in status.stdout
-    check = master.supz("sync", "check")
-    assert check.returncode == 1 and "the peer is newer" in check.stdout
-    assert "newer than this host's" in sync_log(master)
+    # Nothing is overwritten: both sides' changes end up on both, above both generations.
+    converge(master, standby, "the merged registry on both hosts")
+    merged = listing(master)
+    assert sorted(merged["active"]) == ["also-there", "late", "made-on-standby"] and merged["parked"] == ["common"]
+    assert merged["generation"] == 5
+    # Applied on the MASTER at once: the parked entry stopped, the standby's new ones running.
+    master.wait_for(lambda: master.states() == {"also-there:also-there": "RUNNING", "late:late": "RUNNING",
+                                                "made-on-standby:made-on-standby": "RUNNING"},
+                    what="the merge applied on the master")
+    assert standby.states() == {}
+    for host in (master, standby):
+        assert [a for a in host.audit_lines() if a["command"] == "sync merge"], host.root
+    assert "merged with" in sync_log(master)
+    assert master.supz("sync", "check").returncode == 0
 
 
 def test_an_inotify_overflow_triggers_a_full_resync(pair: tuple[SupzHost, SupzHost]) -> None:
