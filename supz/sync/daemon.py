@@ -37,6 +37,8 @@ log = logging.getLogger("supz.sync")
 # Seconds between looks at a peer this host does not push to (refused as newer, diverged or
 # unrelated): one short request, so a resolved peer is pushed to again within seconds.
 BLOCKED_RECHECK = 2.0
+# Seconds between short state requests to an idle peer this host pushes to (see PeerWorker._look).
+PEER_LOOK = 5.0
 
 
 class _Stop(Exception):
@@ -90,6 +92,7 @@ class PeerWorker(threading.Thread):
         self.seen = -1
         self.next_full = 0.0
         self.retry_at = 0.0
+        self.next_look = 0.0
         self.backoff = daemon.settings.retry_min
         self.pending_reason = "start"
 
@@ -103,7 +106,9 @@ class PeerWorker(threading.Thread):
             return True, None
         if self.link.blocked is not None:
             return False, self.next_full - now
-        return w.changes != self.seen, self.next_full - now
+        if w.changes != self.seen or now >= self.next_look:
+            return True, None
+        return False, min(self.next_full, self.next_look) - now
 
     def run(self) -> None:
         w = self.d.wishes
@@ -119,16 +124,42 @@ class PeerWorker(threading.Thread):
                 if w.stopping:
                     break
                 master = w.master
+                changed = w.changes != self.seen
                 self.seen = w.changes
                 reason = w.full.pop(self.peer.spec, "")
             if not master:
                 self.link.disconnect()
                 self._set(state="idle (not MASTER)")
                 continue
+            now = time.monotonic()
+            if not changed and not reason and self.link.connected and self.link.blocked is None \
+                    and now < self.next_full and now >= self.next_look:
+                self._look()
+                continue
             self._attempt(reason)
         self.link.disconnect()
 
+    def _look(self) -> None:
+        """One short state request to an idle peer: a peer changed behind this host's back (rebuilt,
+        resolved, its connection gone) gets a full resync now, not at the next periodic one."""
+        self.next_look = time.monotonic() + PEER_LOOK
+        held = self.link.held
+        try:
+            assert self.link.channel is not None
+            state = self.link.channel.state()
+        except SupzError as exc:
+            self.link.disconnect()
+            log.info("%s: the peer's session ended (%s): reconnecting", self.peer.spec, exc)
+            self._attempt("peer answered again")
+            return
+        if held is None or (state.generation, state.digest, state.role) != (held.generation, held.digest, held.role):
+            log.info("%s: the peer's registry changed (generation %s -> %d): full resync", self.peer.spec,
+                     "?" if held is None else held.generation, state.generation)
+            self.link.disconnect()
+            self._attempt("peer changed")
+
     def _attempt(self, reason: str) -> None:
+        self.next_look = time.monotonic() + PEER_LOOK
         now = time.monotonic()
         reconnecting = not self.link.connected
         if reconnecting and not reason:

@@ -171,15 +171,18 @@ class Relation(str, Enum):
 
 
 def relate(local: State, local_history: List[State], peer: State, peer_history: List[State], *,
-           peer_empty: bool = False, shared_before: bool = True) -> Tuple[Relation, Optional[State]]:
+           peer_empty: bool = False, shared: Optional[State] = None) -> Tuple[Relation, Optional[State]]:
     """The relation of two registries and, when they diverged, their newest common state.
 
-    A history is the states a host held when it pushed or received (its lineage). A peer
-    holding nothing, with no history, that this host never shared a state with, is a new
-    standby (FRESH); the same peer after having shared one (a rebuilt host) is UNRELATED.
+    A history is the states a host held when it pushed or received (its lineage); `shared` is
+    the last state this host shared with that peer. A peer that went back behind it was rebuilt
+    or restored: UNRELATED, never silently refilled. A peer holding nothing, with no history,
+    that this host never shared a state with, is a new standby (FRESH).
     """
     if local == peer:
         return Relation.SAME, local
+    if shared is not None and peer[0] < shared[0]:
+        return Relation.UNRELATED, None
     if peer in local_history:
         return Relation.BEHIND, peer
     if local in peer_history:
@@ -188,6 +191,6 @@ def relate(local: State, local_history: List[State], peer: State, peer_history: 
     common = [s for s in peer_history if s in mine]
     if common:
         return Relation.DIVERGED, max(common, key=lambda s: s[0])
-    if peer_empty and not peer_history and not shared_before:
+    if peer_empty and not peer_history and shared is None:
         return Relation.FRESH, None
     return Relation.UNRELATED, None

@@ -82,7 +82,7 @@ class PeerLink:
         """How the peer's registry relates to the local one (supz.sync.manifests.relate)."""
         return relate(local.state, lineage.load(self.paths), (held.generation, held.digest), list(held.lineage or ()),
                       peer_empty=held.generation == 0 and not held.entries,
-                      shared_before=lineage.shared_with(self.paths, self.peer.spec) is not None)
+                      shared=lineage.shared_with(self.paths, self.peer.spec))
 
     def judge(self, local: VersionInfo, held: ReceiverState) -> tuple[Relation, State | None]:
         """Refuse early what the receiver would refuse; say whether a merge comes first.

@@ -144,6 +144,7 @@ def test_relations() -> None:
     assert relate(s2, [s1, s2], s1, [s1])[0] is Relation.BEHIND
     assert relate(s1, [s1], s3, [s1, s3])[0] is Relation.AHEAD
     assert relate(s3, [s1, s2, s3], s4, [s1, s2]) == (Relation.DIVERGED, s2)
-    assert relate(s3, [s3], (0, "empty"), [], peer_empty=True, shared_before=False)[0] is Relation.FRESH
-    assert relate(s3, [s3], (0, "empty"), [], peer_empty=True, shared_before=True)[0] is Relation.UNRELATED
+    assert relate(s3, [s3], (0, "empty"), [], peer_empty=True, shared=None)[0] is Relation.FRESH
+    # A peer that shared generation 3 and now holds the empty generation 0 was rebuilt.
+    assert relate(s3, [(0, "empty"), s3], (0, "empty"), [], peer_empty=True, shared=s3)[0] is Relation.UNRELATED
     assert relate(s3, [s3], s4, [(9, "x")])[0] is Relation.UNRELATED
