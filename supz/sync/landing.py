@@ -306,7 +306,7 @@ class Landing:
                 "refused, both copies kept",
             )
         aside = None
-        made_here = cur.host == self.host and (cur.generation, cur.digest) not in push.lineage
+        made_here = (cur.generation, cur.digest) not in push.lineage  # the sender never held it
         if (set_aside or made_here or cur.generation < 0) and (cur.entries or cur.generation != 0):
             aside = self._set_aside(current, cur)
         published = self.paths.registry_versions / spare.name

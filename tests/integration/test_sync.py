@@ -204,3 +204,35 @@ def test_a_full_resync_comes_every_interval(pair: tuple[SupzHost, SupzHost]) -> 
     master.wait_for(lambda: peer_status(master).get("last_full_reason") == "periodic", what="a periodic full resync")
     assert peer_status(master)["state"] == "in sync"
     assert "full resync [periodic]: already in sync" in sync_log(master)
+
+
+def test_a_rebuilt_standby_is_not_refilled_until_resolved(pair: tuple[SupzHost, SupzHost]) -> None:
+    import shutil
+
+    master, standby = pair
+    master.add("kept", sleep_program("kept"))
+    converge(master, standby, "the first entry")
+    # The standby is rebuilt: a fresh registry with an entry of its own.
+    standby.supz("down", check=True)
+    shutil.rmtree(standby.paths.lib)
+    standby.supz("init", "--ha", "--host", standby.root.name, check=True)
+    standby.supz("role", "set", "BACKUP", check=True)
+    Registry(standby.paths, host=standby.root.name).add("local-only", sleep_program("local-only"), who=WHO)
+    standby.supz("up", check=True)
+    master.wait_for(lambda: peer_status(master).get("blocked") == "unrelated", what="the syncer to refuse the peer")
+    assert listing(standby)["active"] == ["local-only"]
+    doctor = master.supz("doctor")
+    assert doctor.returncode == 1 and "no state in common" in doctor.stdout and "supz sync resolve" in doctor.stdout
+    cluster = master.supz("status", "--cluster")
+    assert cluster.returncode == 1 and "no state in common" in cluster.stderr
+    dry = master.supz("sync", "resolve", "--keep-local", "--dry-run", check=True)
+    assert "kept: here active" in dry.stdout and "local-only: here absent" in dry.stdout
+    assert listing(standby)["active"] == ["local-only"]
+    refused = standby.supz("sync", "resolve", "--keep-local", str(master.root))
+    assert refused.returncode == 4 and "--take" in refused.stderr
+    master.supz("sync", "resolve", "--keep-local", check=True)
+    converge(master, standby, "the master's registry pushed over the rebuilt one")
+    assert listing(standby)["active"] == ["kept"]
+    assert list(standby.paths.set_aside.glob("registry-g*/active/local-only.conf"))
+    master.wait_for(lambda: master.supz("status", "--cluster").returncode == 0, what="the cluster sane again")
+    assert [a for a in master.audit_lines() if a["command"] == "sync resolve"]
