@@ -22,6 +22,7 @@ from supz.fsutil import atomic_rename, atomic_write, file_lock, unlink_durable
 from supz.names import is_valid_name, validate_name
 from supz.paths import HostPaths
 from supz.programfile import ENTRY_SUFFIX, sha256_text
+from supz.sync.manifests import parse_manifest
 
 JOURNAL = ".journal.json"
 STAGING = ".staging"
@@ -168,15 +169,16 @@ class Registry:
             raise StorageError(f"cannot read {self.paths.manifest}: {exc.strerror}") from exc
         try:
             data = json.loads(raw)
+            info = parse_manifest(data, self.paths.manifest)  # the one validation (supz/sync/manifests.py)
             return Manifest(
-                generation=int(data["generation"]),
-                host=str(data.get("host", "")),
+                generation=info.generation,
+                host=info.host,
                 user=str(data.get("user", "")),
-                time=str(data.get("time", "")),
+                time=info.time,
                 op=str(data.get("op", "")),
                 names=tuple(data.get("names", ())),
-                entries=dict(data.get("entries", {})),
-                changed={str(k): str(v) for k, v in dict(data.get("changed") or {}).items()},
+                entries=info.entries,
+                changed=info.changed,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise RegistryCorrupt(f"{self.paths.manifest} is not a valid manifest: {exc}") from exc

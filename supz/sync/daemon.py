@@ -14,6 +14,7 @@ on every change of a peer's state; the log gets one line per push, refusal or st
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from supz.audit import AuditLog, AuditRecord, current_who
 from supz.config import load_config, read_config
 from supz.errors import PeerUnreachable, SupzError, SyncRefused
 from supz.paths import HostPaths
@@ -195,6 +197,11 @@ class PeerWorker(threading.Thread):
         if full:
             self.next_full = time.monotonic() + self.d.settings.full_resync_interval
             changes.update(full_resyncs=self.status.full_resyncs + 1, last_full=wall, last_full_reason=reason)
+        if report.set_aside:
+            with contextlib.suppress(SupzError):
+                AuditLog(self.d.paths.audit_log).append(AuditRecord(
+                    "sync set-aside", [self.peer.spec], "ok", current_who(self.d.host), report.generation_before,
+                    report.generation_after, detail=f"the peer's own registry was set aside there in {report.set_aside}"))
         if report.action == "pushed":
             changes.update(pushes=self.status.pushes + 1, last_push_ms=round(report.millis, 1))
             log.info("%s: %s generation %d -> %d (%d entr%s sent, %.0f ms)%s%s", self.peer.spec,

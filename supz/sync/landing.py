@@ -37,6 +37,7 @@ from supz.sync.manifests import (
     VersionInfo,
     file_sha,
     read_version,
+    receiving,
 )
 
 PUSH_FILE = ".supz-push.json"
@@ -285,21 +286,22 @@ class Landing:
             raise SyncRefused("master", f"{self.host} is MASTER: it does not take a registry from {push.sender}")
         if (current / JOURNAL).exists():
             raise SyncRefused("stale-base", f"{self.host}: the registry has an unfinished transaction")
-        if force and (new.generation, new.digest) != (cur.generation, cur.digest):
-            pass  # an operator's choice: the generation rule does not apply
-        elif new.generation < cur.generation:
+        rule = receiving(cur, new)
+        if force and rule != "same":
+            pass  # an operator's choice (`supz sync resolve --take`): the generation rule does not apply
+        elif rule == "newer":
             raise SyncRefused(
                 "newer",
                 f"{self.host} holds generation {cur.generation}, newer than {push.sender}'s {new.generation}: "
                 "refused, both copies kept",
             )
-        elif new.generation == cur.generation:
-            if new.digest == cur.digest:
-                self.discard(spare)
-                with contextlib.suppress(SupzError):
-                    lineage.record(self.paths, cur.generation, cur.digest, manifest=current / MANIFEST,
-                                   peer=push.sender if push.sender != self.host else None)
-                return CommitResult("same", cur.generation, cur.generation)
+        elif rule == "same":
+            self.discard(spare)
+            with contextlib.suppress(SupzError):
+                lineage.record(self.paths, cur.generation, cur.digest, manifest=current / MANIFEST,
+                               peer=push.sender if push.sender != self.host else None)
+            return CommitResult("same", cur.generation, cur.generation)
+        elif rule == "diverged":
             raise SyncRefused(
                 "diverged",
                 f"{self.host} and {push.sender} both hold generation {cur.generation} with different entries: "
@@ -321,6 +323,9 @@ class Landing:
         with contextlib.suppress(SupzError):
             lineage.record(self.paths, new.generation, new.digest, manifest=published / MANIFEST,
                            peer=push.sender if push.sender != self.host else None)
+        if aside is not None and push.sender != self.host:
+            with contextlib.suppress(SupzError):
+                _audit_set_aside(self.paths, self.host, push.sender, cur.generation, new.generation, aside)
         if new.merge is not None and push.sender != self.host:
             from supz.sync.reconcile import received_merge
 
@@ -338,6 +343,14 @@ class Landing:
         except (OSError, shutil.Error) as exc:
             raise StorageError(f"cannot set aside {version} in {dest}: {exc}", thing=str(version)) from exc
         return str(dest)
+
+
+def _audit_set_aside(paths: HostPaths, host: str, sender: str, before: int, after: int, where: str) -> None:
+    from supz.audit import AuditLog, AuditRecord, current_who
+
+    AuditLog(paths.audit_log).append(AuditRecord(
+        "sync set-aside", [sender], "ok", current_who(host), before, after,
+        detail=f"{sender}'s push replaced a registry it never held; the replaced one is kept in {where}"))
 
 
 _flushers: ThreadPoolExecutor | None = None

@@ -76,6 +76,15 @@ def read_manifest(path: Path) -> VersionInfo:
         raise StorageError(f"cannot read {path}: {exc}", thing=str(path)) from exc
     try:
         data = json.loads(raw)
+    except ValueError as exc:
+        raise RegistryCorrupt(f"{path} is not a valid manifest: {exc}", thing=str(path)) from exc
+    return parse_manifest(data, path)
+
+
+def parse_manifest(data: Any, path: Path) -> VersionInfo:
+    """A manifest's JSON, validated (every entry a valid name with a known state and a checksum),
+    or RegistryCorrupt naming `path`. The registry, the receiver and the sender all read it here."""
+    try:
         entries = {
             str(name): {"state": str(meta["state"]), "sha256": str(meta["sha256"])}
             for name, meta in dict(data.get("entries", {})).items()
@@ -157,6 +166,17 @@ def scan_checksums(folder: Path) -> Entries:
 def differing(a: Entries, b: Entries) -> list[str]:
     """Names whose state or content differ between two entry maps (present in one only, too)."""
     return sorted(n for n in set(a) | set(b) if a.get(n) != b.get(n))
+
+
+def receiving(current: VersionInfo, new: VersionInfo) -> str:
+    """The receiver's rule, checked under its lock whatever the sender believes: "same", "ok"
+    (a higher generation), "newer" (the receiver's is newer: refused) or "diverged" (the same
+    generation with other entries: refused)."""
+    if new.generation > current.generation:
+        return "ok"
+    if new.generation < current.generation:
+        return "newer"
+    return "same" if new.digest == current.digest else "diverged"
 
 
 class Relation(str, Enum):

@@ -22,7 +22,6 @@ from supz.audit import AuditLog, AuditRecord, current_who
 from supz.errors import StorageError, SupzError, SyncRefused
 from supz.paths import HostPaths
 from supz.programfile import ENTRY_SUFFIX
-from supz.registry import now_iso
 from supz.role import HA_ROLE, read_role
 from supz.sync import aside, layout, lineage
 from supz.sync.landing import BASE_SUFFIX, PUSH_FILE, CommitResult, Landing, PushInfo, ReceiverState
@@ -111,8 +110,9 @@ def publish(paths: HostPaths, host: str, entries: Entries, sources: Dict[str, Pa
 
 def _manifest(generation: int, host: str, op: str, names: List[str], entries: Entries, changed: Dict[str, str],
               extra: Dict[str, Any]) -> Dict[str, Any]:
+    when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
     return {"format": 1, "generation": generation, "host": host, "user": current_who(host).real_user,
-            "time": now_iso(), "op": op, "names": names, "entries": dict(sorted(entries.items())),
+            "time": when, "op": op, "names": names, "entries": dict(sorted(entries.items())),
             "changed": dict(sorted((n, t) for n, t in changed.items() if n in entries)), **extra}
 
 
