@@ -14,12 +14,12 @@ import datetime as _dt
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from supz.audit import AuditLog, AuditRecord, current_who
-from supz.errors import StorageError, SupzError, SyncRefused
+from supz.errors import StorageError, SupzError, SyncRefused, UnknownEntry
 from supz.paths import HostPaths
 from supz.programfile import ENTRY_SUFFIX
 from supz.role import HA_ROLE, read_role
@@ -197,7 +197,7 @@ def merge_with_peer(paths: HostPaths, host: str, channel: Channel, held: Receive
         aside.add(paths, "merge", [c.name for c in result.conflicts],
                   "; ".join(c.detail for c in result.conflicts), where=kept_at or "")
     applied = apply_to_supervisord(paths, removed, "sync merge")
-    report = MergeReport(**{**report.__dict__, "applied": applied})
+    report = replace(report, applied=applied)
     AuditLog(paths.audit_log).append(AuditRecord(
         "sync merge", [peer_spec, *changed_here], "ok" if not result.conflicts else "ok: conflicts set aside",
         current_who(host), mine.generation, committed.generation_after, detail=report.summary()))
@@ -259,15 +259,21 @@ def _open(paths: HostPaths, peer: str) -> tuple[Any, Channel, ReceiverState, str
 
     config = read_config(paths.config_file)
     settings, host = load_sync_settings(config), load_config(config).host
-    target = find_peer(settings, peer)
     Landing(paths, host).ensure_layout()
-    channel = connect(target, settings, paths)
-    try:
-        held = channel.hello(host)
-    except BaseException:
+    named = [p for p in settings.peers if peer in (p.spec, p.host)]
+    # A peer may also be named by its supz host name (what the syncer's messages say).
+    candidates = named or list(settings.peers) or [find_peer(settings, peer)]
+    for target in candidates:
+        channel = connect(target, settings, paths)
+        try:
+            held = channel.hello(host)
+        except BaseException:
+            channel.close()
+            raise
+        if named or held.host == peer or not settings.peers:
+            return target, channel, held, host, target.spec
         channel.close()
-        raise
-    return target, channel, held, host, target.spec
+    raise UnknownEntry(f"{peer}: no configured peer by that spec, address or host name ([sync] peers)", thing=peer)
 
 
 def resolve(paths: HostPaths, peer: str, *, take: bool, dry_run: bool = False) -> ResolveReport:
