@@ -186,6 +186,8 @@ def test_a_host_about_to_be_master_pulls_a_newer_registry(pair: tuple[SupzHost, 
     master, standby = pair
     master.add("common", sleep_program("common"))
     converge(master, standby, "the first entry")
+    # This host is about to be MASTER, not yet one (a MASTER's syncer would merge the change itself).
+    master.supz("role", "set", "BACKUP", check=True)
     Registry(standby.paths, host=standby.root.name).add("newer", sleep_program("newer"), who=WHO)
     # The standby's generations, as the failover hooks will ask for them.
     views = peer_generations(master.paths)
@@ -234,5 +236,6 @@ def test_a_rebuilt_standby_is_not_refilled_until_resolved(pair: tuple[SupzHost, 
     converge(master, standby, "the master's registry pushed over the rebuilt one")
     assert listing(standby)["active"] == ["kept"]
     assert list(standby.paths.set_aside.glob("registry-g*/active/local-only.conf"))
+    assert [a for a in standby.audit_lines() if a["command"] == "sync set-aside"]
     master.wait_for(lambda: master.supz("status", "--cluster").returncode == 0, what="the cluster sane again")
     assert [a for a in master.audit_lines() if a["command"] == "sync resolve"]
