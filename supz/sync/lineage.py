@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -24,6 +23,7 @@ from supz.sync.state import write_quick
 
 MAX_STATES = 256
 MAX_BASES = 64
+PRUNE_SLACK = 16
 
 
 def _read(paths: HostPaths) -> Dict[str, Any]:
@@ -78,17 +78,33 @@ def record(paths: HostPaths, generation: int, digest: str, *, manifest: Optional
 
 
 def _keep_manifest(paths: HostPaths, state: State, manifest: Path) -> None:
-    target = _base_path(paths, state)
-    if target.exists():
+    """Hard-link the manifest under its state's name (unique: no temp file needed); past
+    MAX_BASES + PRUNE_SLACK kept, drop the oldest generations (amortized: not on every push)."""
+    try:
+        os.link(manifest, _base_path(paths, state))
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        try:
+            paths.sync_bases.mkdir(parents=True, exist_ok=True)
+            os.link(manifest, _base_path(paths, state))
+        except OSError:
+            return
+    except OSError:
         return
     with contextlib.suppress(OSError):
-        paths.sync_bases.mkdir(parents=True, exist_ok=True)
-        tmp = paths.sync_bases / f".{secrets.token_hex(4)}.tmp"
-        os.link(manifest, tmp)
-        os.replace(tmp, target)
-        kept = sorted(paths.sync_bases.glob("g*.json"), key=lambda p: p.stat().st_mtime)
-        for old in kept[:-MAX_BASES]:
-            old.unlink()
+        names = [n for n in os.listdir(paths.sync_bases) if n.startswith("g") and n.endswith(".json")]
+        if len(names) > MAX_BASES + PRUNE_SLACK:
+            names.sort(key=_generation_of)
+            for old in names[:-MAX_BASES]:
+                os.unlink(paths.sync_bases / old)
+
+
+def _generation_of(name: str) -> int:
+    try:
+        return int(name[1:].split("-", 1)[0])
+    except ValueError:
+        return -1
 
 
 def base(paths: HostPaths, state: State) -> Optional[VersionInfo]:
