@@ -140,13 +140,17 @@ def apply_to_supervisord(paths: HostPaths, removed: List[str], why: str) -> str:
     return said + (f"; failed: {'; '.join(failed)}" if failed else "")
 
 
-def _keep_conflicts(paths: HostPaths, conflicts: List[Conflict], local_dir: Path, peer_dir: Path,
-                    local: VersionInfo, peer: VersionInfo, hosts: Dict[str, str]) -> Optional[str]:
-    lost = [c for c in conflicts if c.lost is not None]
-    if not lost:
+def _aside_folder(paths: HostPaths, conflicts: List[Conflict], peer_host: str) -> Optional[Path]:
+    if not any(c.lost is not None for c in conflicts):
         return None
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    folder = paths.set_aside / f"merge-{stamp}-{hosts['peer']}"
+    return paths.set_aside / f"merge-{stamp}-{peer_host}"
+
+
+def _keep_conflicts(folder: Path, conflicts: List[Conflict], local_dir: Path, peer_dir: Path,
+                    local: VersionInfo, peer: VersionInfo, hosts: Dict[str, str]) -> None:
+    """Copy each conflict's losing content into `folder` as NAME.HOST.conf."""
+    lost = [c for c in conflicts if c.lost is not None]
     folder.mkdir(parents=True, exist_ok=True)
     for c in lost:
         assert c.lost is not None
@@ -154,7 +158,6 @@ def _keep_conflicts(paths: HostPaths, conflicts: List[Conflict], local_dir: Path
         meta = side.entries[c.name]
         shutil.copyfile(source / meta["state"] / f"{c.name}{ENTRY_SUFFIX}",
                         folder / f"{c.name}.{hosts[c.lost]}{ENTRY_SUFFIX}")
-    return str(folder)
 
 
 def merge_with_peer(paths: HostPaths, host: str, channel: Channel, held: ReceiverState, peer_spec: str,
@@ -171,7 +174,8 @@ def merge_with_peer(paths: HostPaths, host: str, channel: Channel, held: Receive
         result = merge(base, mine, theirs, hosts=(host, held.host))
         generation = max(mine.generation, theirs.generation) + 1
         names = {LOCAL: host, "peer": held.host}
-        kept_at = _keep_conflicts(paths, result.conflicts, current, folder, mine, theirs, names)
+        aside_dir = _aside_folder(paths, result.conflicts, held.host)
+        kept_at = None if aside_dir is None else str(aside_dir)
         sources = {n: (current if result.source[n] == LOCAL else folder) / meta["state"] / f"{n}{ENTRY_SUFFIX}"
                    for n, meta in ((n, (mine if result.source[n] == LOCAL else theirs).entries[n])
                                    for n in result.entries)}
@@ -187,6 +191,12 @@ def merge_with_peer(paths: HostPaths, host: str, channel: Channel, held: Receive
                              result.entries, result.changed, info)
         history = [*lineage.load(paths), mine.state, theirs.state]
         committed = publish(paths, host, result.entries, sources, manifest, history=history, expect=mine.state)
+        if aside_dir is not None:
+            # The replaced version stays readable a while after its retirement (layout.collect).
+            try:
+                _keep_conflicts(aside_dir, result.conflicts, current, folder, mine, theirs, names)
+            except OSError as exc:
+                kept_at = f"{aside_dir} (incomplete: {exc})"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     lineage.record(paths, theirs.generation, theirs.digest, also=[mine.state])
