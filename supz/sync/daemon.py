@@ -39,6 +39,8 @@ log = logging.getLogger("supz.sync")
 # Seconds between looks at a peer this host does not push to (refused as newer, diverged or
 # unrelated): one short request, so a resolved peer is pushed to again within seconds.
 BLOCKED_RECHECK = 2.0
+# Seconds at most between looks at a peer that is MASTER too.
+MASTER_RECHECK = 1.0
 # Seconds between short state requests to an idle peer this host pushes to (see PeerWorker._look).
 PEER_LOOK = 5.0
 
@@ -229,8 +231,9 @@ class PeerWorker(threading.Thread):
             if self.status.blocked != exc.code:
                 log.error("%s: %s", self.peer.spec, exc)
             if exc.code == "master":
-                # Two MASTERs is a moment keepalived settles: look again soon, with backoff.
-                self.next_full = time.monotonic() + self.backoff
+                # Two MASTERs is a moment keepalived settles (a healed partition): look again
+                # within a second, so the merge follows the peer's step down at once.
+                self.next_full = time.monotonic() + min(self.backoff, MASTER_RECHECK)
                 self.backoff = min(self.backoff * 2, self.d.settings.retry_max)
             else:
                 # Look again soon: the peer may be resolved (`supz sync resolve`) at any moment.

@@ -8,6 +8,7 @@ Skipped, with the reason, where namespaces cannot be made (not root) or keepaliv
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -149,6 +150,10 @@ def heal_and_converge(a: Node, b: Node, want_parked: set[str]) -> float:
         f"no convergence: roles {a.role()}/{b.role()}, generations {generation(a)}/{generation(b)}, "
         f"parked {parked(a)}/{parked(b)}, running {running_in(a)}/{running_in(b)}\n"
         f"{a.supz.paths.sync_log.read_text()[-2000:] if a.supz.paths.sync_log.exists() else ''}")
+    if os.environ.get("SUPZ_DEBUG_PARTITION"):
+        print(f"--- healed at {time.strftime('%H:%M:%S')} - {time.monotonic() - healed:.1f}s; converged {converged}")
+        print(a.supz.paths.sync_log.read_text()[-1500:])
+        print(b.supz.paths.failover_log.read_text()[-600:])
     assert converged <= CONVERGED_WITHIN, f"converged {converged:.1f}s after the heal"
     assert len(merges(a)) > seen_merges[0] and len(merges(b)) > seen_merges[1], "a merge audit line on both hosts"
     return converged
