@@ -176,9 +176,10 @@ def merge_with_peer(paths: HostPaths, host: str, channel: Channel, held: Receive
         names = {LOCAL: host, "peer": held.host}
         aside_dir = _aside_folder(paths, result.conflicts, held.host)
         kept_at = None if aside_dir is None else str(aside_dir)
-        sources = {n: (current if result.source[n] == LOCAL else folder) / meta["state"] / f"{n}{ENTRY_SUFFIX}"
-                   for n, meta in ((n, (mine if result.source[n] == LOCAL else theirs).entries[n])
-                                   for n in result.entries)}
+        sources: Dict[str, Path] = {}
+        for name in result.entries:
+            side, where = (mine, current) if result.source[name] == LOCAL else (theirs, folder)
+            sources[name] = where / side.entries[name]["state"] / f"{name}{ENTRY_SUFFIX}"
         changed_here = result.differs_from(mine.entries)
         info = {"merge": {
             "hosts": [host, held.host], "from": [list(mine.state), list(theirs.state)], "base": list(base_state),
