@@ -23,6 +23,7 @@ from supz.registry import Registry
 from supz.role import HA_ROLE, read_role
 from supz.supervisord.client import SupervisorClient
 from supz.sync.settings import DAEMON, LOCAL, Peer, SyncSettings, load_sync_settings
+from supz.sync.problems import sync_problems
 from supz.sync.state import read_status
 
 STATUS_TIMEOUT = 10.0
@@ -64,8 +65,10 @@ def local_status(paths: HostPaths, config_file: ConfigFile | None = None) -> dic
     except SupzError:
         sync = None
     view["sync"] = [] if sync is None else [
-        {"peer": p.peer, "state": p.state, "lag": round(p.lag(), 3), "last_error": p.last_error} for p in sync.peers
+        {"peer": p.peer, "state": p.state, "lag": round(p.lag(), 3), "last_error": p.last_error,
+         "blocked": p.blocked, "peer_generation": p.peer_generation} for p in sync.peers
     ]
+    view["problems"] = sync_problems(paths, sync)
     return view
 
 
@@ -129,6 +132,7 @@ def cluster_status(paths: HostPaths, config_file: ConfigFile | None = None) -> C
         view.problems.append(f"split brain: the VIP is on {len(holders)} hosts ({', '.join(holders)})")
     view.problems += [f"{h['host']}: supervisord is not running" for h in hosts if h.get("supervisord") == "down"]
     view.problems += [f"{h['host']}: drift: {d['name']} {d['state']} ({d['why']})" for h in hosts for d in h.get("drift", [])]
+    view.problems += [f"{h['host']}: {problem}" for h in hosts for problem in h.get("problems", [])]
     view.unreachable += [f"{h['host']}: unreachable: {h['error']}" for h in hosts[1:] if "error" in h and "role" not in h]
     view.problems += [f"failover frozen on {h['host']}: {h['failover']['frozen']}" for h in hosts
                       if (h.get("failover") or {}).get("frozen")]

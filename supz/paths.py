@@ -106,6 +106,16 @@ class HostPaths:
         """Recent (generation, digest) states this host's registry held: tells history from divergence."""
         return self.state / "lineage.json"
 
+    @property
+    def sync_bases(self) -> Path:
+        """Manifests of states shared with a peer (hard links): the common bases of a merge."""
+        return self.state / "lineage.d"
+
+    @property
+    def set_aside_index(self) -> Path:
+        """What was set aside by a merge or a resolve and not yet reviewed (`supz sync set-aside`)."""
+        return self.state / "set-aside.json"
+
     # logs
     @property
     def log(self) -> Path:

@@ -24,6 +24,7 @@ from supz.fsutil import atomic_rename, atomic_write, file_lock, unlink_durable
 from supz.names import is_valid_name, validate_name
 from supz.paths import HostPaths
 from supz.programfile import ENTRY_SUFFIX, sha256_text
+from supz.sync.manifests import parse_manifest
 
 JOURNAL = ".journal.json"
 STAGING = ".staging"
@@ -51,9 +52,11 @@ class Manifest:
     op: str = ""
     names: tuple[str, ...] = ()
     entries: dict[str, dict[str, str]] = field(default_factory=dict)
+    changed: dict[str, str] = field(default_factory=dict)  # name -> when it last changed (a merge's tie-break)
 
     def as_dict(self) -> dict[str, object]:
         return {
+            "changed": self.changed,
             "format": MANIFEST_FORMAT,
             "generation": self.generation,
             "host": self.host,
@@ -145,14 +148,16 @@ class Registry:
             raise StorageError(f"cannot read {self.paths.manifest}: {exc.strerror}") from exc
         try:
             data = json.loads(raw)
+            info = parse_manifest(data, self.paths.manifest)  # the one validation (supz/sync/manifests.py)
             return Manifest(
-                generation=int(data["generation"]),
-                host=str(data.get("host", "")),
+                generation=info.generation,
+                host=info.host,
                 user=str(data.get("user", "")),
-                time=str(data.get("time", "")),
+                time=info.time,
                 op=str(data.get("op", "")),
                 names=tuple(data.get("names", ())),
-                entries=dict(data.get("entries", {})),
+                entries=info.entries,
+                changed=info.changed,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise RegistryCorrupt(f"{self.paths.manifest} is not a valid manifest: {exc}") from exc
@@ -283,11 +288,15 @@ class Registry:
                 unlink_durable(self.entry_path(name, state))
             changed.append(name)
         entries = dict(before.entries)
+        times = dict(before.changed)
+        when = journal.get("time") or now_iso()
         for name in changed:
             state = self._find(name)
+            times.pop(name, None)
             if state is None:
                 entries.pop(name, None)
             else:
+                times[name] = when
                 text = self.entry_path(name, state).read_text(encoding="utf-8")
                 entries[name] = {"state": state.value, "sha256": sha256_text(text)}
         who = Who.from_dict(journal.get("who"))
@@ -299,6 +308,7 @@ class Registry:
             op=str(journal["op"]),
             names=tuple(changed),
             entries=dict(sorted(entries.items())),
+            changed=dict(sorted(times.items())),
         )
         current = self.manifest()
         if current.generation <= int(journal["generation_before"]):
@@ -365,6 +375,7 @@ class Registry:
                 op="reconcile",
                 names=tuple(differing),
                 entries=actual,
+                changed={n: t for n, t in after_roll.changed.items() if n in actual},
             )
             atomic_write(self.paths.manifest, json.dumps(manifest.as_dict(), indent=1, sort_keys=True))
             return Change("reconcile", tuple(differing), before.generation, manifest.generation,

@@ -19,6 +19,7 @@ from supz.host.layout import InitOptions, init_host, registry_includes
 from supz.programfile import read_program_file
 from supz.registry import Registry
 from supz.supervisord.client import SupervisorClient
+from supz.sync.problems import sync_problems
 
 
 @click.command()
@@ -107,6 +108,11 @@ def doctor(ctx: click.Context, env: Env) -> None:
                 f"run `supz --root {paths.root} init` to let the extension load the registry")
     for held in quarantine.listing(paths):
         say(False, f"quarantined {held.path}: {held.why} (never loaded or synced; review it, then delete it)")
+    sync = sync_problems(paths)
+    for problem in sync:
+        say(False, problem)
+    if not sync:
+        say(True, "sync: no blocked peer, nothing set aside unreviewed")
     client = SupervisorClient.for_host(paths)
     try:
         version = client.supz("getVersion")

@@ -33,8 +33,9 @@ def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
 
     Exit 7 when this host's supervisord is not running, 1 on drift (an application that differs
     from the registry). With --cluster, two MASTERs at once (split brain), a host whose
-    supervisord is down, drift on any host or a host whose failover is frozen (flapping)
-    is an error (exit 1); otherwise an unreachable peer exits 6.
+    supervisord is down, drift on any host, a host whose failover is frozen (flapping), a
+    blocked or lagging sync peer, or a set-aside registry not yet reviewed is an error (exit 1);
+    otherwise an unreachable peer exits 6.
     """
     if not cluster:
         view = local_status(env.paths, env.file)

@@ -139,7 +139,8 @@ def check(ctx: click.Context, env: Env, as_json: bool) -> None:
 @click.argument("peer")
 @pass_env
 def pull(env: Env, peer: str) -> None:
-    """Take PEER's registry when it is newer than this host's (the local copy is set aside)."""
+    """Take PEER's registry when it descends from this host's (the local copy is set aside), or
+    merge it when both changed since a state they shared."""
     who = current_who(env.config.host)
     try:
         result = sync_peers.pull_from(env.paths, peer)
@@ -150,13 +151,90 @@ def pull(env: Env, peer: str) -> None:
     if result.result == "same":
         click.echo(f"{result.peer}: same registry as this host (generation {result.generation_after}); nothing pulled")
     else:
-        click.echo(f"{result.peer}: pulled, generation {result.generation_before} -> {result.generation_after}")
+        click.echo(f"{result.peer}: {result.result}, generation {result.generation_before} -> {result.generation_after}")
     if result.set_aside:
         click.echo(f"the previous local registry is kept in {result.set_aside}")
     AuditLog(env.paths.audit_log).append(AuditRecord(
         "sync pull", [peer], f"ok: {result.result}", who, result.generation_before, result.generation_after,
         detail=f"set aside in {result.set_aside}" if result.set_aside else "",
     ))
+
+
+def _entry(meta: dict | None) -> str:  # type: ignore[type-arg]
+    return "absent" if meta is None else f"{meta['state']} sha256 {meta['sha256'][:12]}"
+
+
+@sync.command()
+@click.option("--keep-local", "keep_local", is_flag=True, help="This host's registry wins (run on the MASTER).")
+@click.option("--take", "take", metavar="PEER", default=None, help="Take PEER's registry whole; this host's is set aside.")
+@click.option("--dry-run", is_flag=True, help="Print the differences and change nothing.")
+@click.argument("peer", required=False)
+@pass_env
+@click.pass_context
+def resolve(ctx: click.Context, env: Env, keep_local: bool, take: str | None, dry_run: bool, peer: str | None) -> None:
+    """End a divergence no merge can settle (no common state, e.g. a host rebuilt empty).
+
+    `--take PEER`: this host takes PEER's registry (its own is set aside).
+    `--keep-local [PEER]`: this MASTER's registry is pushed over the peer's (set aside there).
+    """
+    from supz.sync.reconcile import resolve as do_resolve
+
+    if keep_local == (take is not None):
+        raise click.UsageError("give exactly one of --keep-local or --take PEER")
+    target = take or peer
+    if target is None:
+        configured = load_sync_settings(env.file).peers
+        if len(configured) != 1:
+            raise click.UsageError("name the peer: --keep-local PEER (more than one peer is configured)")
+        target = configured[0].spec
+    report = do_resolve(env.paths, target, take=take is not None, dry_run=dry_run)
+    if report.action == "same":
+        click.echo(f"{report.peer}: same registry as this host (generation {report.generation_before}); nothing to do")
+        return
+    if dry_run:
+        click.echo(f"{report.peer} ({report.peer_host}): {len(report.differing)} differing entr"
+                   f"{'y' if len(report.differing) == 1 else 'ies'}")
+        for name in report.differing:
+            click.echo(f"  {name}: here {_entry(report.local.get(name))}, {report.peer_host} {_entry(report.theirs.get(name))}")
+        click.echo(("would take " + report.peer_host + "'s registry; this host's set aside") if take
+                   else ("would push this host's registry over " + report.peer_host + "'s (set aside there)"))
+        return
+    if report.action == "took":
+        click.echo(f"took {report.peer_host}'s registry: generation {report.generation_before} -> {report.generation_after}")
+        if report.set_aside:
+            click.echo(f"this host's previous registry is kept in {report.set_aside}")
+        if report.applied:
+            click.echo(report.applied)
+    else:
+        click.echo(f"this host's registry (generation {report.generation_after}) will be pushed over "
+                   f"{report.peer_host}'s by the syncer; theirs is set aside there")
+
+
+@sync.command("set-aside")
+@click.option("--reviewed", "reviewed", multiple=True, metavar="ID", help="Mark an item reviewed (repeatable).")
+@click.option("--all", "everything", is_flag=True, help="Mark every item reviewed.")
+@pass_env
+@click.pass_context
+def set_aside_cmd(ctx: click.Context, env: Env, reviewed: tuple[str, ...], everything: bool) -> None:
+    """List what merges and resolves set aside; mark items reviewed once looked at.
+
+    Exit 1 while an item is not reviewed (listing only).
+    """
+    from supz.sync import aside
+
+    if reviewed or everything:
+        done = aside.mark_reviewed(env.paths, list(reviewed), everything=everything)
+        AuditLog(env.paths.audit_log).append(AuditRecord(
+            "sync set-aside", ["--reviewed", *(i.id for i in done)], "ok", current_who(env.config.host)))
+        for item in done:
+            click.echo(f"reviewed {item.id}: {', '.join(item.names)}")
+        return
+    items = aside.load(env.paths)
+    for item in items:
+        click.echo(f"{'reviewed  ' if item.reviewed else 'UNREVIEWED'} {item.line()}")
+    if not items:
+        click.echo("nothing set aside")
+    ctx.exit(ExitCode.ERROR if any(not i.reviewed for i in items) else ExitCode.OK)
 
 
 @sync.command(hidden=True)

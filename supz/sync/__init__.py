@@ -16,6 +16,11 @@ Receiver side:
     arrival    watching a spare fill up, to commit the moment its last file lands
     agent      the receiver's request handler (ssh stdio agent, rsync daemon hook)
 Both:
-    manifests  a version as the syncer sees it: manifest, entry files, digest
-    lineage    the (generation, digest) states this host held: history or divergence
+    manifests  a version as the syncer sees it: manifest, entry files, digest; how two versions relate
+    lineage    the (generation, digest) states this host shared, their manifests: the bases of a merge
+After a partition:
+    merge      the three-way merge of two registries against their common base (pure)
+    reconcile  merge with a peer and apply it; `supz sync resolve` (--take, --keep-local)
+    aside      what merges and resolves set aside, reviewed or not
+    problems   blocked or lagging peers and unreviewed set-asides, for doctor and status --cluster
 """

@@ -14,6 +14,7 @@ on every change of a peer's state; the log gets one line per push, refusal or st
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from supz.audit import AuditLog, AuditRecord, current_who
 from supz.config import load_config, read_config
 from supz.errors import PeerUnreachable, SupzError, SyncRefused
 from supz.paths import HostPaths
@@ -33,6 +35,14 @@ from supz.sync.state import PeerStatus, SyncStatus, write_status
 from supz.sync.watcher import Watcher
 
 log = logging.getLogger("supz.sync")
+
+# Seconds between looks at a peer this host does not push to (refused as newer, diverged or
+# unrelated): one short request, so a resolved peer is pushed to again within seconds.
+BLOCKED_RECHECK = 2.0
+# Seconds at most between looks at a peer that is MASTER too.
+MASTER_RECHECK = 1.0
+# Seconds between short state requests to an idle peer this host pushes to (see PeerWorker._look).
+PEER_LOOK = 5.0
 
 
 class _Stop(Exception):
@@ -86,6 +96,7 @@ class PeerWorker(threading.Thread):
         self.seen = -1
         self.next_full = 0.0
         self.retry_at = 0.0
+        self.next_look = 0.0
         self.backoff = daemon.settings.retry_min
         self.pending_reason = "start"
 
@@ -99,7 +110,9 @@ class PeerWorker(threading.Thread):
             return True, None
         if self.link.blocked is not None:
             return False, self.next_full - now
-        return w.changes != self.seen, self.next_full - now
+        if w.changes != self.seen or now >= self.next_look:
+            return True, None
+        return False, min(self.next_full, self.next_look) - now
 
     def run(self) -> None:
         w = self.d.wishes
@@ -115,16 +128,42 @@ class PeerWorker(threading.Thread):
                 if w.stopping:
                     break
                 master = w.master
+                changed = w.changes != self.seen
                 self.seen = w.changes
                 reason = w.full.pop(self.peer.spec, "")
             if not master:
                 self.link.disconnect()
                 self._set(state="idle (not MASTER)")
                 continue
+            now = time.monotonic()
+            if not changed and not reason and self.link.connected and self.link.blocked is None \
+                    and now < self.next_full and now >= self.next_look:
+                self._look()
+                continue
             self._attempt(reason)
         self.link.disconnect()
 
+    def _look(self) -> None:
+        """One short state request to an idle peer: a peer changed behind this host's back (rebuilt,
+        resolved, its connection gone) gets a full resync now, not at the next periodic one."""
+        self.next_look = time.monotonic() + PEER_LOOK
+        held = self.link.held
+        try:
+            assert self.link.channel is not None
+            state = self.link.channel.state()
+        except SupzError as exc:
+            self.link.disconnect()
+            log.info("%s: the peer's session ended (%s): reconnecting", self.peer.spec, exc)
+            self._attempt("peer answered again")
+            return
+        if held is None or (state.generation, state.digest, state.role) != (held.generation, held.digest, held.role):
+            log.info("%s: the peer's registry changed (generation %s -> %d): full resync", self.peer.spec,
+                     "?" if held is None else held.generation, state.generation)
+            self.link.disconnect()
+            self._attempt("peer changed")
+
     def _attempt(self, reason: str) -> None:
+        self.next_look = time.monotonic() + PEER_LOOK
         now = time.monotonic()
         reconnecting = not self.link.connected
         if reconnecting and not reason:
@@ -148,6 +187,8 @@ class PeerWorker(threading.Thread):
             return
         self.backoff = self.d.settings.retry_min
         self.pending_reason = ""
+        if self.link.merged is not None:
+            log.warning("%s: %s", self.peer.spec, self.link.merged.summary())
         held = self.link.held
         wall = time.time()
         changes: dict[str, object] = dict(
@@ -158,6 +199,11 @@ class PeerWorker(threading.Thread):
         if full:
             self.next_full = time.monotonic() + self.d.settings.full_resync_interval
             changes.update(full_resyncs=self.status.full_resyncs + 1, last_full=wall, last_full_reason=reason)
+        if report.set_aside:
+            with contextlib.suppress(SupzError):
+                AuditLog(self.d.paths.audit_log).append(AuditRecord(
+                    "sync set-aside", [self.peer.spec], "ok", current_who(self.d.host), report.generation_before,
+                    report.generation_after, detail=f"the peer's own registry was set aside there in {report.set_aside}"))
         if report.action == "pushed":
             changes.update(pushes=self.status.pushes + 1, last_push_ms=round(report.millis, 1))
             log.info("%s: %s generation %d -> %d (%d entr%s sent, %.0f ms)%s%s", self.peer.spec,
@@ -185,11 +231,13 @@ class PeerWorker(threading.Thread):
             if self.status.blocked != exc.code:
                 log.error("%s: %s", self.peer.spec, exc)
             if exc.code == "master":
-                # Two MASTERs is a moment keepalived settles: look again soon, with backoff.
-                self.next_full = time.monotonic() + self.backoff
+                # Two MASTERs is a moment keepalived settles (a healed partition): look again
+                # within a second, so the merge follows the peer's step down at once.
+                self.next_full = time.monotonic() + min(self.backoff, MASTER_RECHECK)
                 self.backoff = min(self.backoff * 2, self.d.settings.retry_max)
             else:
-                self.next_full = time.monotonic() + self.d.settings.full_resync_interval
+                # Look again soon: the peer may be resolved (`supz sync resolve`) at any moment.
+                self.next_full = time.monotonic() + min(BLOCKED_RECHECK, self.d.settings.full_resync_interval)
             held = self.link.held
             self._behind()
             self._set(state=f"not pushing: peer {exc.code}", blocked=exc.code, reachable=True, last_error=str(exc),

@@ -35,14 +35,17 @@ from supz.sync.manifests import (
     MANIFEST,
     STATES,
     Entries,
+    State,
     VersionCache,
     VersionInfo,
     file_sha,
     read_version,
+    receiving,
 )
 
 PUSH_FILE = ".supz-push.json"
 BASE_SUFFIX = ".base.json"
+LINEAGE_SENT = 64  # the newest states a hello carries: enough to find a common base
 JOURNAL = ".journal.json"
 
 
@@ -81,14 +84,17 @@ class ReceiverState:
     current: str
     spare: str | None = None
     entries: Entries | None = None
+    lineage: tuple[State, ...] | None = None  # the states it shared (with a hello)
 
     def as_dict(self) -> dict[str, Any]:
         return {"host": self.host, "role": self.role, "generation": self.generation, "digest": self.digest,
-                "version": self.version, "current": self.current, "spare": self.spare, "entries": self.entries}
+                "version": self.version, "current": self.current, "spare": self.spare, "entries": self.entries,
+                "lineage": None if self.lineage is None else [list(s) for s in self.lineage]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReceiverState:
         entries = data.get("entries")
+        history = data.get("lineage")
         return cls(
             host=str(data["host"]),
             role=str(data["role"]),
@@ -98,6 +104,7 @@ class ReceiverState:
             current=str(data["current"]),
             spare=None if data.get("spare") is None else str(data["spare"]),
             entries=None if entries is None else {str(k): dict(v) for k, v in dict(entries).items()},
+            lineage=None if history is None else tuple((int(g), str(d)) for g, d in history),
         )
 
 
@@ -139,6 +146,7 @@ class Landing:
             current=str(current),
             spare=None if spare is None else str(spare),
             entries=dict(info.entries) if with_entries else None,
+            lineage=tuple(lineage.load(self.paths)[-LINEAGE_SENT:]) if with_entries else None,
         )
 
     # ---- the spare -------------------------------------------------------------------------
@@ -188,11 +196,13 @@ class Landing:
 
     # ---- commit ----------------------------------------------------------------------------
 
-    def commit(self, spare: Path, *, allow_master: bool = False, set_aside: bool = False) -> CommitResult:
+    def commit(self, spare: Path, *, allow_master: bool = False, set_aside: bool = False,
+               force: bool = False) -> CommitResult:
         """Verify the assembled spare and make it the registry, or refuse with SyncRefused.
 
         `set_aside` keeps the replaced version in any case (a pull); otherwise it is kept only
         when this host made it and the sender never held it (both sides changed the registry).
+        `force` skips the generation rule (`supz sync resolve --take`: an operator's decision).
         """
         try:
             base = json.loads(Path(str(spare) + BASE_SUFFIX).read_text(encoding="utf-8"))
@@ -210,7 +220,7 @@ class Landing:
         touched, changed_dirs = self._assemble(spare, new, base_entries, push)
         self._make_durable(spare, touched, changed_dirs)
         with file_lock(self.paths.registry_lock):
-            return self._swap(spare, new, base, push, allow_master, set_aside)
+            return self._swap(spare, new, base, push, allow_master, set_aside, force)
 
     def _assemble(self, spare: Path, new: VersionInfo, base: Entries | None,
                   push: PushInfo) -> tuple[list[Path], set[Path]]:
@@ -273,7 +283,7 @@ class Landing:
         fsync_together([*touched, *sorted(changed_dirs | {p.parent for p in touched})])
 
     def _swap(self, spare: Path, new: VersionInfo, base: dict[str, Any], push: PushInfo,
-              allow_master: bool, set_aside: bool) -> CommitResult:
+              allow_master: bool, set_aside: bool, force: bool = False) -> CommitResult:
         current = layout.current_version(self.paths)
         cur = self._version(current)
         if current.name != base["version"] or cur.generation != base["generation"] or cur.digest != base["digest"]:
@@ -283,24 +293,30 @@ class Landing:
             raise SyncRefused("master", f"{self.host} is MASTER: it does not take a registry from {push.sender}")
         if (current / JOURNAL).exists():
             raise SyncRefused("stale-base", f"{self.host}: the registry has an unfinished transaction")
-        if new.generation < cur.generation:
+        rule = receiving(cur, new)
+        if force and rule != "same":
+            pass  # an operator's choice (`supz sync resolve --take`): the generation rule does not apply
+        elif rule == "newer":
             raise SyncRefused(
                 "newer",
                 f"{self.host} holds generation {cur.generation}, newer than {push.sender}'s {new.generation}: "
                 "refused, both copies kept",
             )
-        if new.generation == cur.generation:
-            if new.digest == cur.digest:
-                self.discard(spare)
-                self._note_master(push)
-                return CommitResult("same", cur.generation, cur.generation)
+        elif rule == "same":
+            self.discard(spare)
+            with contextlib.suppress(SupzError):
+                lineage.record(self.paths, cur.generation, cur.digest, manifest=current / MANIFEST,
+                               peer=push.sender if push.sender != self.host else None)
+            self._note_master(push)
+            return CommitResult("same", cur.generation, cur.generation)
+        elif rule == "diverged":
             raise SyncRefused(
                 "diverged",
                 f"{self.host} and {push.sender} both hold generation {cur.generation} with different entries: "
                 "refused, both copies kept",
             )
         aside = None
-        made_here = cur.host == self.host and (cur.generation, cur.digest) not in push.lineage
+        made_here = (cur.generation, cur.digest) not in push.lineage  # the sender never held it
         if (set_aside or made_here or cur.generation < 0) and (cur.entries or cur.generation != 0):
             aside = self._set_aside(current, cur)
         published = self.paths.registry_versions / spare.name
@@ -313,8 +329,17 @@ class Landing:
             os.unlink(str(spare) + BASE_SUFFIX)
         layout.publish(self.paths, spare.name)
         with contextlib.suppress(SupzError):
-            lineage.record(self.paths, new.generation, new.digest)
+            lineage.record(self.paths, new.generation, new.digest, manifest=published / MANIFEST,
+                           peer=push.sender if push.sender != self.host else None)
         self._note_master(push)
+        if aside is not None and push.sender != self.host:
+            with contextlib.suppress(SupzError):
+                _audit_set_aside(self.paths, self.host, push.sender, cur.generation, new.generation, aside)
+        if new.merge is not None and push.sender != self.host:
+            from supz.sync.reconcile import received_merge
+
+            with contextlib.suppress(SupzError, OSError):
+                received_merge(self.paths, self.host, cur, current, new)
         return CommitResult("committed", cur.generation, new.generation, aside)
 
     def _note_master(self, push: PushInfo) -> None:
@@ -332,6 +357,14 @@ class Landing:
         except (OSError, shutil.Error) as exc:
             raise StorageError(f"cannot set aside {version} in {dest}: {exc}", thing=str(version)) from exc
         return str(dest)
+
+
+def _audit_set_aside(paths: HostPaths, host: str, sender: str, before: int, after: int, where: str) -> None:
+    from supz.audit import AuditLog, AuditRecord, current_who
+
+    AuditLog(paths.audit_log).append(AuditRecord(
+        "sync set-aside", [sender], "ok", current_who(host), before, after,
+        detail=f"{sender}'s push replaced a registry it never held; the replaced one is kept in {where}"))
 
 
 _flushers: ThreadPoolExecutor | None = None

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from supz.config import load_config, read_config
 from supz.errors import ConfigError, PeerUnreachable, SupzError, SyncRefused
 from supz.paths import HostPaths
-from supz.sync import layout
+from supz.sync import layout, lineage
 from supz.sync.landing import PUSH_FILE, Landing, PushInfo
-from supz.sync.manifests import differing, scan_checksums
+from supz.sync.manifests import Relation, differing, relate, scan_checksums
 from supz.sync.pusher import PeerLink, PushReport
+from supz.sync.reconcile import merge_with_peer
 from supz.sync.settings import Peer, SyncSettings, load_sync_settings, parse_peer
 from supz.sync.snapshot import local_version
 from supz.sync.transport import connect
@@ -37,7 +38,7 @@ class PeerView:
 @dataclass(frozen=True)
 class PullResult:
     peer: str
-    result: str  # "pulled" or "same"
+    result: str  # "pulled", "merged" or "same"
     generation_before: int
     generation_after: int
     set_aside: str | None = None
@@ -85,11 +86,13 @@ def peer_generations(paths: HostPaths) -> list[PeerView]:
 
 
 def pull_from(paths: HostPaths, peer: Peer | str) -> PullResult:
-    """Replace the local registry with `peer`'s when the peer's is newer.
+    """Bring the local registry up to `peer`'s: take it when it descends from the local one (or
+    the local one is empty), merge it when both changed since a common state.
 
-    The local copy is set aside under var/lib/supz/set-aside (its path is returned), the new
-    one verified file by file against its manifest and swapped in atomically. An older or
-    diverged peer registry is refused (SyncRefused), an unreachable peer raises PeerUnreachable.
+    A taken registry sets the local copy aside under var/lib/supz/set-aside (its path is
+    returned), verified file by file against its manifest and swapped in atomically. An older
+    peer registry, or one with no state in common, is refused (SyncRefused); an unreachable peer
+    raises PeerUnreachable.
     """
     settings, host = _context(paths)
     target = find_peer(settings, peer) if isinstance(peer, str) else peer
@@ -99,20 +102,27 @@ def pull_from(paths: HostPaths, peer: Peer | str) -> PullResult:
     channel = connect(target, settings, paths)
     try:
         state = channel.hello(host)
-        if state.generation < local.generation:
+        relation, base = relate(local.state, lineage.load(paths), (state.generation, state.digest),
+                                list(state.lineage or ()))
+        if relation is Relation.SAME:
+            return PullResult(target.spec, "same", local.generation, local.generation)
+        if relation is Relation.DIVERGED:
+            assert base is not None
+            merged = merge_with_peer(paths, host, channel, state, target.spec, target.key, base)
+            return PullResult(target.spec, "merged", merged.generation_before, merged.generation_after,
+                              merged.set_aside)
+        if relation is not Relation.AHEAD and local.entries:
+            if relation is Relation.UNRELATED:
+                raise SyncRefused("unrelated", f"this host's registry and {target.spec}'s have no state in common: "
+                                               f"resolve with `supz sync resolve --take {target.spec}` (dry run first)")
             raise SyncRefused("newer", f"this host's registry (generation {local.generation}) is newer than "
                                        f"{target.spec}'s ({state.generation}): nothing to pull")
-        if state.generation == local.generation:
-            if state.digest == local.digest:
-                return PullResult(target.spec, "same", local.generation, local.generation)
-            raise SyncRefused("diverged", f"this host and {target.spec} both hold generation {local.generation} "
-                                          "with different entries: resolve by hand")
         spare = landing.prepare_spare()
         try:
             channel.fetch(state.current, spare)
-            push = PushInfo(sender=state.host, full=True)
+            push = PushInfo(sender=state.host, full=True, lineage=tuple(state.lineage or ()))
             (spare / PUSH_FILE).write_text(json.dumps(push.as_dict()), encoding="utf-8")
-            result = landing.commit(spare, allow_master=True, set_aside=True)
+            result = landing.commit(spare, allow_master=True, set_aside=True, force=not local.entries)
         except BaseException:
             landing.discard(spare)
             raise

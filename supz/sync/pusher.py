@@ -16,12 +16,13 @@ from supz.paths import HostPaths
 from supz.role import HA_ROLE
 from supz.sync import lineage, snapshot
 from supz.sync.landing import ReceiverState
-from supz.sync.manifests import VersionInfo, differing
+from supz.sync.manifests import MANIFEST, Relation, State, VersionInfo, differing, relate
+from supz.sync.reconcile import MergeReport, merge_with_peer
 from supz.sync.settings import Peer, SyncSettings
 from supz.sync.transport import Channel, connect
 
 # Refusals that stop pushing to a peer until it is checked again.
-BLOCKING = ("newer", "diverged", "master")
+BLOCKING = ("newer", "diverged", "master", "unrelated")
 # Refusals that mean "what I believed the peer holds is wrong": reconnect and push everything.
 RESYNC = ("stale-base", "incomplete", "mismatch", "bad-request")
 
@@ -49,6 +50,7 @@ class PeerLink:
         self.channel: Channel | None = None
         self.held: ReceiverState | None = None
         self.blocked: SyncRefused | None = None
+        self.merged: MergeReport | None = None  # the merge the last push began with
 
     @property
     def connected(self) -> bool:
@@ -76,30 +78,34 @@ class PeerLink:
             return len(local.entries)
         return len(differing(local.entries, self.held.entries))
 
-    def judge(self, local: VersionInfo, held: ReceiverState) -> None:
-        """Refuse early what the receiver would refuse; keep refusing a peer found newer until
-        its registry is one this host has held (for instance after `supz sync pull`)."""
+    def relation(self, local: VersionInfo, held: ReceiverState) -> tuple[Relation, State | None]:
+        """How the peer's registry relates to the local one (supz.sync.manifests.relate)."""
+        return relate(local.state, lineage.load(self.paths), (held.generation, held.digest), list(held.lineage or ()),
+                      peer_empty=held.generation == 0 and not held.entries,
+                      shared=lineage.shared_with(self.paths, self.peer.spec))
+
+    def judge(self, local: VersionInfo, held: ReceiverState) -> tuple[Relation, State | None]:
+        """Refuse early what the receiver would refuse; say whether a merge comes first.
+
+        A peer that holds changes this host never saw (diverged from a common state, or ahead
+        of it) is merged, never overwritten; one with no state in common with this host is
+        refused until `supz sync resolve` settles it."""
         if held.role == HA_ROLE:
             raise SyncRefused("master", f"{held.host} is MASTER too: not pushing to it")
-        if held.generation > local.generation:
+        found = self.relation(local, held)
+        if found[0] is not Relation.SAME and lineage.overruled(self.paths, self.peer.spec) == (
+                held.generation, held.digest):
+            found = (Relation.BEHIND, None)  # `supz sync resolve --keep-local`: this host's registry wins
+        if found[0] is Relation.UNRELATED:
+            names = differing(local.entries, held.entries or {})
+            shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
             raise SyncRefused(
-                "newer",
-                f"{held.host} holds generation {held.generation}, newer than this host's "
-                f"{local.generation}: not pushing to it; both copies kept",
+                "unrelated",
+                f"{held.host}'s registry (generation {held.generation}) has no state in common with this host's "
+                f"(generation {local.generation}; differing: {shown or 'none'}): not pushing; resolve with "
+                f"`supz sync resolve --take {self.sender}` on {held.host} or `supz sync resolve --keep-local` here",
             )
-        if held.generation == local.generation and held.digest != local.digest:
-            raise SyncRefused(
-                "diverged",
-                f"{held.host} and this host both hold generation {held.generation} with "
-                "different entries: not pushing to it; both copies kept",
-            )
-        if self.blocked is not None and self.blocked.code != "master":
-            if (held.generation, held.digest) not in lineage.load(self.paths):
-                raise SyncRefused(
-                    self.blocked.code,
-                    f"{held.host} was found {self.blocked.code} and its registry (generation "
-                    f"{held.generation}) is not in this host's history: not pushing (pull it first)",
-                )
+        return found
 
     def push(self, *, full: bool) -> PushReport:
         """Bring the peer to the local registry; raise PeerUnreachable or SyncRefused."""
@@ -108,10 +114,16 @@ class PeerLink:
             self.connect()
         assert self.channel is not None and self.held is not None
         held = self.held
+        self.merged = None
         try:
             local = snapshot.local_version(self.paths)
-            self.judge(local, held)
-            if not full and local.generation == held.generation:
+            relation, base = self.judge(local, held)
+            if relation in (Relation.DIVERGED, Relation.AHEAD):
+                self.merged = merge_with_peer(self.paths, self.sender, self.channel, held, self.peer.spec,
+                                              self.peer.key, base or local.state)
+                local = snapshot.local_version(self.paths)
+                full = True
+            if not full and local.generation == held.generation and relation is Relation.SAME:
                 self.blocked = None
                 return PushReport(self.peer.spec, "in sync", False, held.generation, held.generation, 0,
                                   (time.monotonic() - started) * 1000)
@@ -121,6 +133,10 @@ class PeerLink:
                 self.judge(snap.info, held)
                 spare = self.channel.next_spare()
                 reply = self.channel.push(snap, spare)
+                # This host's registry held that state, and so does the peer now: a common base.
+                if reply.get("ok", True):
+                    lineage.record(self.paths, snap.info.generation, snap.info.digest,
+                                   manifest=snap.folder / MANIFEST, peer=self.peer.spec)
             finally:
                 snap.discard()
         except PeerUnreachable:
@@ -138,8 +154,6 @@ class PeerLink:
                 self.disconnect()
             raise
         self.blocked = None
-        # This host's registry held that state: a receiver holding it later is not diverged.
-        lineage.record(self.paths, snap.info.generation, snap.info.digest)
         state = ReceiverState.from_dict(reply["state"])
         self.held = replace(state, entries=dict(snap.info.entries), spare=None)
         self.channel.prefetch()

@@ -91,7 +91,7 @@ class SyncSettings:
     timeout: float = 30.0
     # Backoff between attempts to reach a peer that is down.
     retry_min: float = 1.0
-    retry_max: float = 30.0
+    retry_max: float = 5.0  # a healed partition is merged within seconds, not half a minute
     rsync: str = "rsync"
     remote_rsync: str = "rsync"
     remote_supz: str = field(default_factory=_default_supz)

@@ -87,7 +87,7 @@ def test_the_standby_never_sees_half_a_push(pair: tuple[SupzHost, SupzHost]) -> 
     assert seen["reads"] > 40
 
 
-def test_a_stale_master_does_not_overwrite_a_newer_standby(pair: tuple[SupzHost, SupzHost]) -> None:
+def test_a_master_merges_what_a_newer_standby_made_without_it(pair: tuple[SupzHost, SupzHost]) -> None:
     master, standby = pair
     master.add("common", sleep_program("common"))
     converge(master, standby, "the first entry")
@@ -95,17 +95,22 @@ def test_a_stale_master_does_not_overwrite_a_newer_standby(pair: tuple[SupzHost,
     theirs = Registry(standby.paths, host=standby.root.name)
     theirs.add("made-on-standby", sleep_program("made-on-standby"), who=Who("op", "op", standby.root.name))
     theirs.add("also-there", sleep_program("also-there"), who=Who("op", "op", standby.root.name))
-    before = content(standby)
+    theirs.park(["common"], who=Who("op", "op", standby.root.name))
     master.add("late", sleep_program("late"))
-    master.wait_for(lambda: peer_status(master).get("blocked") == "newer", what="the syncer to see the newer peer")
-    assert content(standby) == before
-    assert sorted(listing(standby)["active"]) == ["also-there", "common", "made-on-standby"]
-    assert sorted(listing(master)["active"]) == ["common", "late"]
-    status = master.supz("sync", "status")
-    assert "not pushing: peer newer" in status.stdout and "both copies kept" in status.stdout
-    check = master.supz("sync", "check")
-    assert check.returncode == 1 and "the peer is newer" in check.stdout
-    assert "newer than this host's" in sync_log(master)
+    # Nothing is overwritten: both sides' changes end up on both, above both generations.
+    converge(master, standby, "the merged registry on both hosts")
+    merged = listing(master)
+    assert sorted(merged["active"]) == ["also-there", "late", "made-on-standby"] and merged["parked"] == ["common"]
+    assert merged["generation"] == 5
+    # Applied on the MASTER at once: the parked entry stopped, the standby's new ones running.
+    master.wait_for(lambda: master.states() == {"also-there:also-there": "RUNNING", "late:late": "RUNNING",
+                                                "made-on-standby:made-on-standby": "RUNNING"},
+                    what="the merge applied on the master")
+    assert standby.states() == {}
+    for host in (master, standby):
+        assert [a for a in host.audit_lines() if a["command"] == "sync merge"], host.root
+    assert "merged with" in sync_log(master)
+    assert master.supz("sync", "check").returncode == 0
 
 
 def test_an_inotify_overflow_triggers_a_full_resync(pair: tuple[SupzHost, SupzHost]) -> None:
@@ -181,6 +186,8 @@ def test_a_host_about_to_be_master_pulls_a_newer_registry(pair: tuple[SupzHost, 
     master, standby = pair
     master.add("common", sleep_program("common"))
     converge(master, standby, "the first entry")
+    # This host is about to be MASTER, not yet one (a MASTER's syncer would merge the change itself).
+    master.supz("role", "set", "BACKUP", check=True)
     Registry(standby.paths, host=standby.root.name).add("newer", sleep_program("newer"), who=WHO)
     # The standby's generations, as the failover hooks will ask for them.
     views = peer_generations(master.paths)
@@ -199,3 +206,36 @@ def test_a_full_resync_comes_every_interval(pair: tuple[SupzHost, SupzHost]) -> 
     master.wait_for(lambda: peer_status(master).get("last_full_reason") == "periodic", what="a periodic full resync")
     assert peer_status(master)["state"] == "in sync"
     assert "full resync [periodic]: already in sync" in sync_log(master)
+
+
+def test_a_rebuilt_standby_is_not_refilled_until_resolved(pair: tuple[SupzHost, SupzHost]) -> None:
+    import shutil
+
+    master, standby = pair
+    master.add("kept", sleep_program("kept"))
+    converge(master, standby, "the first entry")
+    # The standby is rebuilt: a fresh registry with an entry of its own.
+    standby.supz("down", check=True)
+    shutil.rmtree(standby.paths.lib)
+    standby.supz("init", "--ha", "--host", standby.root.name, check=True)
+    standby.supz("role", "set", "BACKUP", check=True)
+    Registry(standby.paths, host=standby.root.name).add("local-only", sleep_program("local-only"), who=WHO)
+    standby.supz("up", check=True)
+    master.wait_for(lambda: peer_status(master).get("blocked") == "unrelated", what="the syncer to refuse the peer")
+    assert listing(standby)["active"] == ["local-only"]
+    doctor = master.supz("doctor")
+    assert doctor.returncode == 1 and "no state in common" in doctor.stdout and "supz sync resolve" in doctor.stdout
+    cluster = master.supz("status", "--cluster")
+    assert cluster.returncode == 1 and "no state in common" in cluster.stderr
+    dry = master.supz("sync", "resolve", "--keep-local", "--dry-run", check=True)
+    assert "kept: here active" in dry.stdout and "local-only: here absent" in dry.stdout
+    assert listing(standby)["active"] == ["local-only"]
+    refused = standby.supz("sync", "resolve", "--keep-local", str(master.root))
+    assert refused.returncode == 4 and "--take" in refused.stderr
+    master.supz("sync", "resolve", "--keep-local", check=True)
+    converge(master, standby, "the master's registry pushed over the rebuilt one")
+    assert listing(standby)["active"] == ["kept"]
+    assert list(standby.paths.set_aside.glob("registry-g*/active/local-only.conf"))
+    assert [a for a in standby.audit_lines() if a["command"] == "sync set-aside"]
+    master.wait_for(lambda: master.supz("status", "--cluster").returncode == 0, what="the cluster sane again")
+    assert [a for a in master.audit_lines() if a["command"] == "sync resolve"]
