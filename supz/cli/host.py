@@ -14,7 +14,7 @@ from supz import quarantine
 from supz.audit import AuditLog, AuditRecord, current_who
 from supz.cli.env import Env, pass_env
 from supz.errors import ExitCode, SupzError
-from supz.host import daemon
+from supz.host import daemon, distro
 from supz.host.layout import InitOptions, init_host, registry_includes
 from supz.programfile import read_program_file
 from supz.registry import Registry
@@ -105,6 +105,8 @@ def doctor(ctx: click.Context, env: Env) -> None:
                 f"{paths.supervisord_conf} does not include the registry folder" if pattern not in conf_text else
                 f"{paths.supervisord_conf} includes {pattern}: one malformed entry there stops supervisord; "
                 f"run `supz --root {paths.root} init` to let the extension load the registry")
+    for ok, line in distro.checks(paths) + distro.socket_checks(paths):
+        say(ok, line)
     for held in quarantine.listing(paths):
         say(False, f"quarantined {held.path}: {held.why} (never loaded or synced; review it, then delete it)")
     client = SupervisorClient.for_host(paths)

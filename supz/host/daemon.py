@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from supz.errors import NotInstalled, OperationFailed, SupzError
+from supz.errors import ConfigError, NotInstalled, OperationFailed, SupzError
+from supz.host import distro
 from supz.paths import HostPaths
 from supz.supervisord.client import SupervisorClient
 
@@ -19,8 +20,13 @@ def supervisord_binary() -> Path:
 
 
 def _pid(paths: HostPaths) -> int | None:
+    """supervisord's pid, from the pid file its config names (Debian: /var/run/supervisord.pid)."""
     try:
-        return int(paths.pidfile.read_text().strip())
+        pidfile = distro.settings(paths).pidfile
+    except ConfigError:
+        pidfile = paths.pidfile
+    try:
+        return int(pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
 
@@ -51,11 +57,17 @@ def up(paths: HostPaths, timeout: float = 30.0) -> str:
     client = SupervisorClient.for_host(paths)
     if client.is_up():
         return f"supervisord already running ({client.serverurl})"
-    binary = supervisord_binary()
-    if not binary.exists():
-        raise NotInstalled(f"{binary} not found: supervisor is not installed in supz's environment")
-    env = dict(os.environ, SUPZ_ROOT=str(paths.root))
-    result = subprocess.run([str(binary), "-c", str(conf)], capture_output=True, text=True, env=env, check=False)
+    dist = distro.detect(paths)
+    if dist is not None:
+        # As the distribution starts it (systemd, its init script), never beside it.
+        distro.start(dist)
+        result = subprocess.CompletedProcess([], 0, "", "")
+    else:
+        binary = supervisord_binary()
+        if not binary.exists():
+            raise NotInstalled(f"{binary} not found: supervisor is not installed in supz's environment")
+        env = dict(os.environ, SUPZ_ROOT=str(paths.root))
+        result = subprocess.run([str(binary), "-c", str(conf)], capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
         raise OperationFailed(f"supervisord did not start: {_first_error(result.stderr or result.stdout, result.returncode)}")
     deadline = time.monotonic() + timeout
