@@ -88,7 +88,10 @@ def stage(tree: Path, ver: str, extras: Path | None) -> None:
     if extras is not None:  # man pages and completions generated from the CLI (packaging/generate.py)
         for path in sorted(extras.rglob("*")):
             if path.is_file():
-                _write(tree / path.relative_to(extras), path.read_text(encoding="utf-8"))
+                dest = tree / path.relative_to(extras)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, dest)
+                os.chmod(dest, 0o644)
 
 
 def control(tree: Path, ver: str) -> None:

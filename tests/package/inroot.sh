@@ -83,6 +83,18 @@ wait_for 20 running web || fail "web not RUNNING after oper's start"
 grep -q '"user": "oper"' /var/log/supz/audit.jsonl || fail "the audit trail does not name oper"
 if as_oper supzcli shutdown >/dev/null 2>&1; then fail "oper could shut supervisord down"; fi
 
+step "man pages and bash completion: supz reg<TAB>, supzcli stop <TAB> as oper"
+for page in supz supzcli; do [ -s "/usr/share/man/man1/$page.1.gz" ] || fail "no man page $page(1)"; done
+complete_words() {  # complete_words SCRIPT FUNCTION WORD...: what bash would offer for the last word
+    local script="$1" function="$2"; shift 2
+    local words="" w; for w in "$@"; do words="$words '$w'"; done
+    bash -c "source $script; COMP_WORDS=($words); COMP_CWORD=$(( $# - 1 )); $function $1; printf '%s\n' \"\${COMPREPLY[@]}\""
+}
+got="$(complete_words /usr/share/bash-completion/completions/supz _supz_completion supz reg)"
+[ "$got" = registry ] || fail "supz reg<TAB> offered: $got"
+got="$(as_oper bash -c "$(declare -f complete_words); complete_words /usr/share/bash-completion/completions/supzcli _supzcli supzcli stop ''")"
+echo "$got" | grep -qx web || fail "supzcli stop <TAB> offered: $got"
+
 step "supz doctor passes"
 supz doctor > /tmp/doctor.out || { cat /tmp/doctor.out; fail "supz doctor failed"; }
 grep -q "socket .* group ops" /tmp/doctor.out || fail "doctor does not check the socket's group"
