@@ -2,7 +2,7 @@
 
 An `Architecture: all` python3 package: supz goes into Debian's dist-packages, so Debian's own
 supervisord (/usr/bin/python3) imports the extension whichever way it is started, and supz runs on
-Debian's python3-supervisor, click, jinja2 and pyinotify (installing it downloads nothing but
+Debian's supervisor, click, jinja2, pyinotify and prometheus-client (installing it downloads nothing but
 those Debian packages). Only the standard library and dpkg-deb are used here.
 """
 
@@ -30,6 +30,7 @@ DEPENDS = [
     "python3-click (>= 8.0)",
     "python3-jinja2 (>= 3.0)",
     "python3-pyinotify (>= 0.9.6)",
+    "python3-prometheus-client (>= 0.16)",
     "rsync",
 ]
 RECOMMENDS = ["keepalived", "openssh-client", "logrotate"]

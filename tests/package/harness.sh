@@ -10,12 +10,14 @@ cache="$1"; deb="$2"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mirror="$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)"
 [ -n "$mirror" ] || mirror="$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)"
-debs=(supervisor python3-click python3-jinja2 python3-pyinotify rsync logrotate passwd)
+debs=(supervisor python3-click python3-jinja2 python3-pyinotify python3-prometheus-client rsync logrotate passwd)
+# The cache is remade when this list changes.
+ready="ready-$(echo "${debs[*]}" | md5sum | cut -c1-12)"
 
 mkdir -p "$(dirname "$cache")"
 exec 9>"$cache.lock"
 flock 9  # one run makes the cache; concurrent runs wait for it
-if [ ! -f "$cache/ready" ]; then
+if [ ! -f "$cache/$ready" ]; then
     rm -rf "$cache/root"; mkdir -p "$cache"
     echo "harness: debootstrap bookworm from $mirror into $cache/root" >&2
     debootstrap --variant=minbase bookworm "$cache/root" "$mirror" >"$cache/debootstrap.log" 2>&1 \
@@ -23,7 +25,8 @@ if [ ! -f "$cache/ready" ]; then
     cp /etc/resolv.conf "$cache/root/etc/resolv.conf"
     chroot "$cache/root" apt-get update -qq
     chroot "$cache/root" apt-get install -y -qq --download-only --no-install-recommends "${debs[@]}" >/dev/null
-    touch "$cache/ready"
+    rm -f "$cache"/ready*
+    touch "$cache/$ready"
 fi
 
 work="$(mktemp -d /tmp/supz-pkgtest.XXXXXX)"

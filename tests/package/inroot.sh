@@ -83,6 +83,11 @@ wait_for 20 running web || fail "web not RUNNING after oper's start"
 grep -q '"user": "oper"' /var/log/supz/audit.jsonl || fail "the audit trail does not name oper"
 if as_oper supzcli shutdown >/dev/null 2>&1; then fail "oper could shut supervisord down"; fi
 
+step "supz metrics with Debian's prometheus-client"
+supz metrics > /tmp/metrics.out
+grep -qx 'supz_applications{state="active"} 1.0' /tmp/metrics.out || fail "metrics: $(grep applications /tmp/metrics.out)"
+grep -qx 'supz_supervisord_up 1.0' /tmp/metrics.out || fail "metrics: supervisord not up"
+
 step "man pages and bash completion: supz reg<TAB>, supzcli stop <TAB> as oper"
 for page in supz supzcli; do [ -s "/usr/share/man/man1/$page.1.gz" ] || fail "no man page $page(1)"; done
 complete_words() {  # complete_words SCRIPT FUNCTION WORD...: what bash would offer for the last word
