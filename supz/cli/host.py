@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import platform
@@ -55,16 +56,24 @@ def down(env: Env, timeout: float) -> None:
 
 
 @click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: ok, problems, and every check.")
 @pass_env
 @click.pass_context
-def doctor(ctx: click.Context, env: Env) -> None:
+def doctor(ctx: click.Context, env: Env, as_json: bool) -> None:
     """Check the install, finish any interrupted registry change, validate every entry."""
-    problems = 0
+    checks: list[tuple[bool, str]] = []
 
     def say(ok: bool, line: str) -> None:
-        nonlocal problems
-        problems += 0 if ok else 1
-        click.echo(f"{'ok  ' if ok else 'FAIL'} {line}")
+        checks.append((ok, line))
+        if not as_json:
+            click.echo(f"{'ok  ' if ok else 'FAIL'} {line}")
+
+    def finish() -> None:
+        problems = sum(1 for ok, _ in checks if not ok)
+        if as_json:
+            click.echo(json.dumps({"ok": not problems, "problems": problems,
+                                   "checks": [{"ok": ok, "check": line} for ok, line in checks]}, indent=1))
+        ctx.exit(ExitCode.ERROR if problems else ExitCode.OK)
 
     paths = env.paths
     for folder in paths.folders():
@@ -74,7 +83,7 @@ def doctor(ctx: click.Context, env: Env) -> None:
         say(True, f"config {paths.config_file} (host {config.host})")
     except SupzError as exc:
         say(False, str(exc))
-        ctx.exit(ExitCode.ERROR)
+        finish()
     registry = Registry(paths, host=config.host)
     try:
         who = current_who(config.host)
@@ -120,7 +129,7 @@ def doctor(ctx: click.Context, env: Env) -> None:
             say(False, f"drift {item['name']}: {item['state']}: {item['why']}")
     except SupzError as exc:
         say(False, str(exc))
-    ctx.exit(ExitCode.ERROR if problems else ExitCode.OK)
+    finish()
 
 
 def _demo_samples() -> Path:
