@@ -136,5 +136,18 @@ apt-get purge -y -qq supz >/dev/null
 [ ! -e /etc/supervisor/conf.d/supz.conf ] || fail "conf.d/supz.conf still names the removed extension"
 restart
 wait_for 20 running localprog || fail "Debian's supervisord does not start after supz was purged"
+
+step "reinstall supz after the purge and init again: the registry it left runs again"
+apt-get install -y -qq --no-install-recommends "$deb" >/dev/null
+supz --root / init --host a >/dev/null
+restart
+wait_for 20 extension || fail "the extension is not loaded after reinstalling supz"
+wait_for 20 running web || fail "web from the registry the purge left is not RUNNING"
+
+step "systemd-analyze verify: Debian's supervisor.service with supz's drop-ins"
 /etc/init.d/supervisor stop >/dev/null || true
+apt-get install -y -qq --no-install-recommends systemd >/dev/null
+systemd-analyze verify supervisor.service || fail "systemd-analyze verify supervisor.service"
+systemd-delta --no-pager --type=extended > /tmp/delta.out || true
+grep -q "supervisor.service.d/supz.conf" /tmp/delta.out || fail "systemd does not see the drop-in: $(cat /tmp/delta.out)"
 echo "inroot: all steps passed"
