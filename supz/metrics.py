@@ -179,7 +179,7 @@ class SupzCollector:
 
 def registry_for(paths: HostPaths, host: str) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SupzCollector(paths, host))  # type: ignore[arg-type]
+    registry.register(SupzCollector(paths, host))
     return registry
 
 
@@ -220,7 +220,7 @@ def serve(paths: HostPaths, host: str, address: str, ready: Any = None) -> None:
     bind, port = loopback(address)
 
     class _Quiet(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server_class = WSGIServer

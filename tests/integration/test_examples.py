@@ -18,7 +18,7 @@ from supz.failover.settings import load_failover_settings
 from supz.paths import HostPaths
 from supz.programfile import read_program_file
 from supz.sync.settings import load_sync_settings
-from tests.conftest import BIN, REPO, SupzHost, make_host, destroy_host
+from tests.conftest import BIN, REPO, SupzHost, destroy_host, make_host
 
 EXAMPLE_CONF = REPO / "etc" / "supz.conf"
 VENV_BIN = str(Path(sys.executable).parent)
@@ -80,7 +80,7 @@ def test_keepalived_accepts_the_examples(example: str, tmp_path: Path) -> None:
     conf = tmp_path / example
     conf.write_text((REPO / "keepalived" / example).read_text().replace("/usr/bin/", f"{VENV_BIN}/"))
     script = f"ip link add eth1 type veth peer name eth1peer && keepalived -t -f {conf}"
-    result = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -88,7 +88,7 @@ def test_keepalived_accepts_the_examples(example: str, tmp_path: Path) -> None:
 def test_logrotate_accepts_the_example(tmp_path: Path) -> None:
     state = tmp_path / "state"
     result = subprocess.run(["logrotate", "-d", "-s", str(state), str(REPO / "etc" / "logrotate" / "supz")],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0 and "error" not in result.stderr.lower(), result.stderr
 
 
@@ -97,16 +97,16 @@ def test_keepalived_wrappers_run_supz(tmp_path: Path) -> None:
     try:
         env = dict(host.env, SUPZ_BIN=str(BIN / "supz"), SUPZ_CHECK_BIN=str(BIN / "supz-check"))
         check = subprocess.run([str(REPO / "keepalived" / "supz-check")], env=env, capture_output=True, text=True,
-                               timeout=30)
+                               timeout=30, check=False)
         assert check.returncode == 0, check.stderr
         notify = subprocess.run([str(REPO / "keepalived" / "supz-notify"), "INSTANCE", "supz", "BACKUP", "100"],
-                                env=env, capture_output=True, text=True, timeout=30)
+                                env=env, capture_output=True, text=True, timeout=30, check=False)
         assert notify.returncode == 0, notify.stderr
         host.wait_for(lambda: host.paths.role_file.exists() and host.paths.role_file.read_text().strip() == "BACKUP",
                       what="role BACKUP")
         host.supz("down", check=True)
         down = subprocess.run([str(REPO / "keepalived" / "supz-check")], env=env, capture_output=True, text=True,
-                              timeout=30)
+                              timeout=30, check=False)
         assert down.returncode != 0
     finally:
         destroy_host(host)
