@@ -11,6 +11,14 @@ ROOT_ENV = "SUPZ_ROOT"
 # The distributions' own supervisord.conf, adapted by `supz init` on a real host (root "/").
 DEBIAN_SUPERVISORD_CONF = Path("/etc/supervisor/supervisord.conf")
 RHEL_SUPERVISORD_CONF = Path("/etc/supervisord.conf")
+# Debian's folder of host-local program files, included by its supervisord.conf: supz puts its
+# own settings there (conf.d/supz.conf) instead of editing the package's conffile.
+DEBIAN_CONF_D = Path("/etc/supervisor/conf.d")
+# The distribution's own supervisor commands and service managers (supz/host/distro.py).
+DISTRIBUTION_SUPERVISORD = Path("/usr/bin/supervisord")
+DISTRIBUTION_SUPERVISORCTL = Path("/usr/bin/supervisorctl")
+INIT_SCRIPTS = Path("/etc/init.d")
+SYSTEMD_RUNNING = Path("/run/systemd/system")
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,11 @@ class HostPaths:
 
     @property
     def host_programs(self) -> Path:
-        """Host-local program files (the syncer, agents): never synced, parked or failed over."""
+        """Host-local program files (the syncer, agents): never synced, parked or failed over.
+
+        On a real Debian host, the distribution's own conf.d, which its supervisord.conf includes."""
+        if self.is_real_host and DEBIAN_CONF_D.is_dir():
+            return DEBIAN_CONF_D
         return self.etc / "host.d"
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import platform
@@ -14,7 +15,7 @@ from supz import quarantine
 from supz.audit import AuditLog, AuditRecord, current_who
 from supz.cli.env import Env, pass_env
 from supz.errors import ExitCode, SupzError
-from supz.host import daemon
+from supz.host import daemon, distro
 from supz.host.layout import InitOptions, init_host, registry_includes
 from supz.programfile import read_program_file
 from supz.registry import Registry
@@ -56,16 +57,24 @@ def down(env: Env, timeout: float) -> None:
 
 
 @click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: ok, problems, and every check.")
 @pass_env
 @click.pass_context
-def doctor(ctx: click.Context, env: Env) -> None:
+def doctor(ctx: click.Context, env: Env, as_json: bool) -> None:
     """Check the install, finish any interrupted registry change, validate every entry."""
-    problems = 0
+    checks: list[tuple[bool, str]] = []
 
     def say(ok: bool, line: str) -> None:
-        nonlocal problems
-        problems += 0 if ok else 1
-        click.echo(f"{'ok  ' if ok else 'FAIL'} {line}")
+        checks.append((ok, line))
+        if not as_json:
+            click.echo(f"{'ok  ' if ok else 'FAIL'} {line}")
+
+    def finish() -> None:
+        problems = sum(1 for ok, _ in checks if not ok)
+        if as_json:
+            click.echo(json.dumps({"ok": not problems, "problems": problems,
+                                   "checks": [{"ok": ok, "check": line} for ok, line in checks]}, indent=1))
+        ctx.exit(ExitCode.ERROR if problems else ExitCode.OK)
 
     paths = env.paths
     for folder in paths.folders():
@@ -75,7 +84,7 @@ def doctor(ctx: click.Context, env: Env) -> None:
         say(True, f"config {paths.config_file} (host {config.host})")
     except SupzError as exc:
         say(False, str(exc))
-        ctx.exit(ExitCode.ERROR)
+        finish()
     registry = Registry(paths, host=config.host)
     try:
         who = current_who(config.host)
@@ -106,6 +115,8 @@ def doctor(ctx: click.Context, env: Env) -> None:
                 f"{paths.supervisord_conf} does not include the registry folder" if pattern not in conf_text else
                 f"{paths.supervisord_conf} includes {pattern}: one malformed entry there stops supervisord; "
                 f"run `supz --root {paths.root} init` to let the extension load the registry")
+    for ok, line in distro.checks(paths) + distro.socket_checks(paths):
+        say(ok, line)
     for held in quarantine.listing(paths):
         say(False, f"quarantined {held.path}: {held.why} (never loaded or synced; review it, then delete it)")
     sync = sync_problems(paths)
@@ -124,7 +135,7 @@ def doctor(ctx: click.Context, env: Env) -> None:
             say(False, f"drift {item['name']}: {item['state']}: {item['why']}")
     except SupzError as exc:
         say(False, str(exc))
-    ctx.exit(ExitCode.ERROR if problems else ExitCode.OK)
+    finish()
 
 
 def _demo_samples() -> Path:

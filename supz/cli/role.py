@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from supz.audit import AuditLog, AuditRecord, current_who
@@ -10,11 +12,13 @@ from supz.role import ROLES, read_role, write_role
 
 
 @click.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help='Print {"role": ROLE} instead.')
 @click.pass_context
-def role(ctx: click.Context) -> None:
+def role(ctx: click.Context, as_json: bool) -> None:
     """Show this host's role (MASTER, BACKUP, FAULT, STOP or unknown)."""
     if ctx.invoked_subcommand is None:
-        click.echo(read_role(ctx.find_object(Env).paths))
+        current = read_role(ctx.find_object(Env).paths)
+        click.echo(json.dumps({"role": current}) if as_json else current)
 
 
 @role.command("set")

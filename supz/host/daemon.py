@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from supz.errors import NotInstalled, OperationFailed, SupzError
+from supz.errors import ConfigError, NotInstalled, OperationFailed, SupzError
+from supz.host import distro
 from supz.host.leftovers import find_leftovers, mark, sweep
 from supz.paths import HostPaths
 from supz.supervisord.client import SupervisorClient
@@ -20,8 +21,13 @@ def supervisord_binary() -> Path:
 
 
 def _pid(paths: HostPaths) -> int | None:
+    """supervisord's pid, from the pid file its config names (Debian: /var/run/supervisord.pid)."""
     try:
-        return int(paths.pidfile.read_text().strip())
+        pidfile = distro.settings(paths).pidfile
+    except ConfigError:
+        pidfile = paths.pidfile
+    try:
+        return int(pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
 
@@ -52,28 +58,36 @@ def up(paths: HostPaths, timeout: float = 30.0) -> str:
     client = SupervisorClient.for_host(paths)
     if client.is_up():
         return f"supervisord already running ({client.serverurl})"
-    binary = supervisord_binary()
-    if not binary.exists():
-        raise NotInstalled(f"{binary} not found: supervisor is not installed in supz's environment")
-    previous = _pid(paths)
-    if previous is not None and previous in find_leftovers(paths):
-        # A supervisord of this root is alive but not answering yet: it may be starting.
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(previous):
-            if client.is_up():
-                return f"supervisord already running ({client.serverurl})"
-            time.sleep(0.1)
-    # No program outlives its supervisord: whatever a dead (or hung) one left is ended first.
-    swept = sweep(paths, supervisord_pid=previous)
-    name, value = mark(paths)
-    env = dict(os.environ, SUPZ_ROOT=str(paths.root), **{name: value})
-    result = subprocess.run([str(binary), "-c", str(conf)], capture_output=True, text=True, env=env, check=False)
+    dist = distro.detect(paths)
+    if dist is not None:
+        # As the distribution starts it (systemd, its init script), never beside it. The extension
+        # sweeps what an earlier supervisord left before anything is spawned.
+        distro.start(dist)
+        result = subprocess.CompletedProcess([], 0, "", "")
+        ended = ""
+    else:
+        binary = supervisord_binary()
+        if not binary.exists():
+            raise NotInstalled(f"{binary} not found: supervisor is not installed in supz's environment")
+        previous = _pid(paths)
+        if previous is not None and previous in find_leftovers(paths):
+            # A supervisord of this root is alive but not answering yet: it may be starting.
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and _alive(previous):
+                if client.is_up():
+                    return f"supervisord already running ({client.serverurl})"
+                time.sleep(0.1)
+        # No program outlives its supervisord: whatever a dead (or hung) one left is ended first.
+        swept = sweep(paths, supervisord_pid=previous)
+        ended = f"; {swept.describe()}" if swept.count else ""
+        name, value = mark(paths)
+        env = dict(os.environ, SUPZ_ROOT=str(paths.root), **{name: value})
+        result = subprocess.run([str(binary), "-c", str(conf)], capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
         raise OperationFailed(f"supervisord did not start: {_first_error(result.stderr or result.stdout, result.returncode)}")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if client.is_up():
-            ended = f"; {swept.describe()}" if swept.count else ""
             return f"supervisord running (pid {_pid(paths)}, {client.serverurl}){ended}"
         time.sleep(0.05)
     raise OperationFailed(f"supervisord did not answer on {client.serverurl} within {timeout:g}s; see {paths.supervisord_log}")

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from supz.errors import ConfigError
 from supz.fsutil import atomic_write, file_lock
+from supz.host import distro
 from supz.host.adapt import adapt_supervisord_conf
-from supz.paths import HostPaths
+from supz.paths import DISTRIBUTION_SUPERVISORCTL, DISTRIBUTION_SUPERVISORD, HostPaths
 from supz.registry import Manifest
 from supz.sync.layout import ensure_versioned
 from supz.templating import render
@@ -71,6 +72,11 @@ def init_host(paths: HostPaths, options: InitOptions) -> InitReport:
             grp.getgrnam(options.socket_group)
         except KeyError as exc:
             raise ConfigError(f"no such group {options.socket_group!r} for the socket", thing=options.socket_group) from exc
+    real = paths.is_real_host and paths.supervisord_conf != paths.own_supervisord_conf
+    dist = distro.detect(paths)
+    if real:
+        # Before anything is written: every way the distribution starts supervisord must load supz.
+        distro.require_importable(dist.supervisord if dist else DISTRIBUTION_SUPERVISORD)
     report = InitReport()
     _version_registry(paths, report)
     for folder in paths.folders():
@@ -88,7 +94,9 @@ def init_host(paths: HostPaths, options: InitOptions) -> InitReport:
     if options.ha:
         _write_new(paths.host_programs / "supz-watchdog.conf",
                    render("watchdog-program.conf.j2", paths, supz=Path(sys.executable).parent / "supz"), report)
-    if paths.is_real_host and paths.supervisord_conf != paths.own_supervisord_conf:
+    if dist is not None:
+        report.changes.extend(distro.install(paths, dist, minfds=MINFDS, socket_group=options.socket_group))
+    elif real:
         adapt_real_host(paths, report)
     else:
         text = render(
@@ -161,16 +169,6 @@ def adapt_real_host(paths: HostPaths, report: InitReport) -> None:
         atomic_write(conf, adapted)
         report.changes.extend(f"{conf}: {change}" for change in changes)
     unit = "supervisor" if conf.parent.name == "supervisor" else "supervisord"
-    dropin = paths.systemd_dropin(f"{unit}.service")
-    supervisord = Path(sys.executable).parent / "supervisord"
-    text = (
-        "# written by supz init: run supervisord from supz's environment so it can load the extension\n"
-        "# and end every process of the unit with it (no program outlives its supervisord)\n"
-        "[Service]\nExecStart=\n"
-        f"ExecStart={supervisord} -n -c {conf}\n"
-        "KillMode=control-group\n"
-    )
-    if not dropin.exists() or dropin.read_text(encoding="utf-8") != text:
-        dropin.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(dropin, text)
-        report.did(f"wrote {dropin} (run `systemctl daemon-reload` and restart {unit})")
+    line = distro.write_dropin(paths, unit, DISTRIBUTION_SUPERVISORCTL, conf)
+    if line:
+        report.did(line)
