@@ -195,9 +195,10 @@ class BenchHost:
 
 
 def _without_syncer(host: BenchHost) -> None:
-    """No registry syncer on benchmark roots: it would be one more program on one side only
-    (sync has its own cases in bench/sync_bench.py)."""
+    """No registry syncer nor health daemon on benchmark roots: each would be one more program on
+    one side only (sync and health have their own cases)."""
     (host.paths.host_programs / "supz-sync.conf").unlink(missing_ok=True)
+    (host.paths.host_programs / "supz-health.conf").unlink(missing_ok=True)
 
 
 class Fleet:

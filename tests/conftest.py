@@ -22,6 +22,9 @@ from supz.supervisord.client import SupervisorClient
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 SYNCER_PROGRAM = "supz-sync"
+HEALTH_PROGRAM = "supz-health"
+# The host-local programs `supz init` writes into every host's etc/supz/host.d/.
+HOST_LOCAL = (SYNCER_PROGRAM, HEALTH_PROGRAM)
 
 
 def sleep_program(name: str, *, numprocs: int = 1, startsecs: int = 0, extra: str = "") -> str:
@@ -100,12 +103,12 @@ class SupzHost:
     def states(self, *, with_syncer: bool = False) -> dict[str, str]:
         """namespec -> state, as supervisord's own API reports it (PARKED ones are not loaded).
 
-        The registry syncer every host runs (host-local program supz-sync) is left out unless asked.
+        The host-local programs every host runs (supz-sync, supz-health) are left out unless asked.
         """
         with self.client() as client:
             infos = client.supervisor("getAllProcessInfo")
         return {f"{i['group']}:{i['name']}": i["statename"] for i in infos
-                if with_syncer or i["group"] != SYNCER_PROGRAM}
+                if with_syncer or i["group"] not in HOST_LOCAL}
 
     def wait_for(self, predicate, timeout: float = 20.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + timeout

@@ -85,6 +85,8 @@ def init_host(paths: HostPaths, options: InitOptions) -> InitReport:
         report.did(f"wrote {paths.manifest} (generation 0)")
     _write_new(paths.host_programs / "supz-sync.conf",
                render("sync-program.conf.j2", paths, supz=Path(sys.executable).parent / "supz"), report)
+    _write_new(paths.host_programs / "supz-health.conf",
+               render("health-program.conf.j2", paths, supz=Path(sys.executable).parent / "supz"), report)
     if paths.is_real_host and paths.supervisord_conf != paths.own_supervisord_conf:
         adapt_real_host(paths, report)
     else:

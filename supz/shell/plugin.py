@@ -15,6 +15,7 @@ from supervisor.supervisorctl import DefaultControllerPlugin, LSBInitExitStatuse
 from supervisor.xmlrpc import Faults
 
 from supz.errors import SupervisorFault, SupzError
+from supz.health.state import read_state, with_health
 from supz.supervisord.client import SupervisorClient, context
 
 RUNNING_STATES = ("RUNNING", "STARTING", "BACKOFF")
@@ -234,6 +235,8 @@ class SupzControllerPlugin(DefaultControllerPlugin):
                     self.ctl.exitstatus = LSBStatusExitStatuses.UNKNOWN
                 chosen += [r for r in hits if r not in chosen]
             rows = chosen
+        # Health hook: HEALTHY / UNHEALTHY (n/fails) / UNKNOWN beside the state (supz/health/state.py).
+        rows = with_health(rows, read_state(self.ctl.paths)) if hasattr(self.ctl, "paths") else rows
         width = max([30] + [len(r[0]) for r in rows]) + 3
         self.ctl.output("\n".join(f"{r[0]:<{width}}{r[1]:<10}{r[2] if len(r) > 2 else ''}" for r in rows)) if rows else None
         if self.ctl.exitstatus != LSBStatusExitStatuses.UNKNOWN and any(r[1] not in ("RUNNING",) for r in rows):

@@ -14,7 +14,7 @@ from supz.audit import current_who
 from supz.registry import Registry
 from supz.role import write_role
 from supz.supervisord.client import context
-from tests.conftest import SYNCER_PROGRAM, SupzHost, destroy_host, make_host, sleep_program
+from tests.conftest import HOST_LOCAL, SupzHost, destroy_host, make_host, sleep_program
 
 COUNT = 50
 NAMES = [f"bulk{i:03d}" for i in range(COUNT)]
@@ -28,9 +28,9 @@ def _admit(host: SupzHost, names: list[str], text=sleep_program) -> None:  # typ
 
 
 def _infos(host: SupzHost) -> list[dict]:  # type: ignore[type-arg]
-    """supervisord's process list without the host-local syncer every host runs."""
+    """supervisord's process list without the host-local programs every host runs."""
     with host.client() as client:
-        return [i for i in client.supervisor("getAllProcessInfo") if i["group"] != SYNCER_PROGRAM]
+        return [i for i in client.supervisor("getAllProcessInfo") if i["group"] not in HOST_LOCAL]
 
 
 def _pids(host: SupzHost) -> dict[str, int]:
