@@ -210,8 +210,7 @@ class HealthDaemon:
         if action is policy.Action.RESTART and not view.busy:
             view.busy = True
             why = policy.reason_line(state, settings)
-            policy.restarted(state, now)
-            asyncio.ensure_future(self._run_restart(target, view, why))
+            asyncio.ensure_future(self._run_restart(target, view, state, why))
         elif action is policy.Action.EXHAUSTED:
             state.exhausted = True
             why = policy.exhausted_reason(state, settings)
@@ -236,12 +235,37 @@ class HealthDaemon:
         with self.client() as client:
             return client.supz(method, names, ctx)
 
-    async def _run_restart(self, target: Target, view: AppView, why: str) -> None:
-        log.warning("health restart %s: %s", target.process, why)
+    def _still_restartable(self, target: Target) -> str:
+        """Why `target` must not be restarted now, asked afresh ("" when it may be): the
+        snapshot the probes ran on may be seconds old (a park or a stop under way since)."""
+        from supz.registry import EntryState
+
+        if self.registry.get(target.app).state is not EntryState.ACTIVE:
+            return "parked"
+        with self.client() as client:
+            info = client.supervisor("getProcessInfo", target.namespec)
+        if info.get("statename") != "RUNNING":
+            return str(info.get("statename", "")).lower()
+        if float(info.get("now", 0)) - float(info.get("start", 0)) < target.settings.start_period:
+            return "start period"
+        return ""
+
+    def _restart(self, target: Target, ctx: dict[str, Any]) -> tuple[str, Any]:
+        hold = self._still_restartable(target)
+        if hold:
+            return hold, None
+        return "", self._call("restart", [target.namespec], ctx)
+
+    async def _run_restart(self, target: Target, view: AppView, state: policy.TargetState, why: str) -> None:
         ctx = {"command": "health restart", "args": [target.process, why], "confirmed": True}
         try:
-            answer = await asyncio.get_running_loop().run_in_executor(
-                None, self._call, "restart", [target.namespec], ctx)
+            hold, answer = await asyncio.get_running_loop().run_in_executor(None, self._restart, target, ctx)
+            if hold:
+                log.info("health restart %s skipped: %s", target.process, hold)
+                state.note, state.failures, state.status = hold, 0, policy.UNKNOWN
+                return
+            log.warning("health restart %s: %s", target.process, why)
+            policy.restarted(state, time.time())
             for result in answer.get("results", []):
                 if not result.get("ok"):
                     log.error("health restart %s failed: %s", result.get("name"), result.get("message"))

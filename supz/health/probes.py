@@ -64,9 +64,13 @@ async def probe(target: Target, session: Any = None, env: Mapping[str, str] | No
 
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
-    strerror = getattr(exc, "strerror", None)
-    if isinstance(exc, OSError) and strerror:
-        text = strerror
+    if isinstance(exc, OSError) and exc.errno:
+        text = os.strerror(exc.errno)
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    cause = exc.__cause__ or getattr(exc, "os_error", None)
+    if isinstance(cause, OSError) and cause.errno and not isinstance(exc, OSError):
+        text = os.strerror(cause.errno)
     return " ".join(text.split())[:200]
 
 

@@ -103,3 +103,90 @@ def test_500_unhealthy_after_fails_restarted_once_then_healthy(health_host: Supz
     shown = host.supz("health", "status")
     assert shown.returncode == 0, shown.stderr
     assert "web:web" in shown.stdout and "HEALTHY" in shown.stdout and "restarts 1/3" in shown.stdout
+
+
+def test_restart_loop_stops_at_the_budget_left_or_parked_with_a_reason(health_host: SupzHost, tmp_path: Path) -> None:
+    host = health_host
+    budget = {"max_restarts": "2", "window": "600"}
+    host.add("leftapp", app_entry("leftapp", tmp_path / "l", health=dict(budget, exhausted="leave")))
+    host.add("parkapp", app_entry("parkapp", tmp_path / "p", health=dict(budget, exhausted="park")))
+    for sub in ("l", "p"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "all").write_text("500")
+    host.wait_for(lambda: "parkapp" in host.call("supz", "getRegistry")["parked"], timeout=60,  # type: ignore[index]
+                  what="parkapp parked by health")
+    host.wait_for(lambda: target(host, "leftapp:leftapp").get("exhausted"), timeout=60, what="leftapp exhausted")
+    assert len(restarts(host, "leftapp")) == 2 and len(restarts(host, "parkapp")) == 2
+    park = [line for line in host.audit_lines() if line["command"] == "health park"]
+    assert len(park) == 1 and park[0]["args"][0] == "parkapp"
+    assert "2 restarts in 600 s did not make it healthy (last: HTTP 500)" in park[0]["args"][1]
+    assert host.states()["leftapp:leftapp"] == "RUNNING"
+    assert "parkapp:parkapp" not in host.states()
+    shown = host.supz("health", "status")
+    assert shown.returncode == 1
+    assert "budget spent (leave)" in shown.stdout and "PARKED" in shown.stdout
+    # Left alone: no more restarts while the window holds two.
+    before = len(restarts(host))
+    host.wait_for(lambda: target(host, "leftapp:leftapp").get("failures", 0) >= 6, what="more probes")
+    assert len(restarts(host)) == before
+
+
+def test_hung_process_tcp_and_command_probes(health_host: SupzHost, tmp_path: Path) -> None:
+    host = health_host
+    (tmp_path / "h").mkdir()
+    (tmp_path / "t").mkdir()
+    host.add("hung", app_entry("hung", tmp_path / "h"))
+    host.add("tcpapp", app_entry("tcpapp", tmp_path / "t", probe="tcp"))
+    broken = tmp_path / "cmd-broken"
+    host.add("cmdapp", app_entry("cmdapp", tmp_path, probe="cmd",
+                                 health={"cmd": f"/usr/bin/test ! -e {broken}", "timeout": "2"}))
+    for name in ("hung", "tcpapp", "cmdapp"):
+        wait_status(host, f"{name}:{name}", "HEALTHY")
+    (tmp_path / "h" / str(host.pid_of("hung:hung"))).write_text("hang")
+    (tmp_path / "t" / str(host.pid_of("tcpapp:tcpapp"))).write_text("noaccept")
+    broken.write_text("x")
+    host.wait_for(lambda: all(restarts(host, n) for n in ("hung", "tcpapp", "cmdapp")), timeout=60,
+                  what="a restart of each")
+    assert "timed out after 0.5 s" in restarts(host, "hung")[0]["args"][1]
+    assert "Connection refused" in restarts(host, "tcpapp")[0]["args"][1]
+    assert "exit 1" in restarts(host, "cmdapp")[0]["args"][1]
+    broken.unlink()
+    for name in ("hung", "tcpapp", "cmdapp"):
+        wait_status(host, f"{name}:{name}", "HEALTHY")
+
+
+def test_numbered_instances_probed_one_by_one(health_host: SupzHost, tmp_path: Path) -> None:
+    host = health_host
+    host.add("multi", app_entry("multi", tmp_path, numprocs=3))
+    for num in (1, 2, 3):
+        wait_status(host, f"multi:multi_0{num}", "HEALTHY")
+    pids = {n: host.pid_of(f"multi:multi_0{n}") for n in (1, 2, 3)}
+    probes = {t["probe"] for t in state(host)["targets"].values()}
+    assert len(probes) == 3
+    (tmp_path / str(pids[2])).write_text("500")
+    host.wait_for(lambda: restarts(host), timeout=30, what="a restart")
+    wait_status(host, "multi:multi_02", "HEALTHY")
+    assert [line["args"][0] for line in restarts(host)] == ["multi_02"]
+    assert host.pid_of("multi:multi_01") == pids[1] and host.pid_of("multi:multi_03") == pids[3]
+    assert host.pid_of("multi:multi_02") != pids[2]
+    assert "UNHEALTHY" not in host.supzcli("status").stdout
+
+
+def test_parked_and_start_period_applications_never_restarted(health_host: SupzHost, tmp_path: Path) -> None:
+    host = health_host
+    for sub in ("park", "slow", "control"):
+        (tmp_path / sub).mkdir()
+    host.add("parkme", app_entry("parkme", tmp_path / "park"))
+    host.add("slow", app_entry("slow", tmp_path / "slow", health={"start_period": "3600"}))
+    host.add("control", app_entry("control", tmp_path / "control"))
+    wait_status(host, "parkme:parkme", "HEALTHY")
+    host.supzcli("stop", "parkme", check=True)
+    host.wait_for(lambda: "parkme:parkme" not in state(host).get("targets", {}), what="parkme no longer probed")
+    for sub in ("park", "slow", "control"):
+        (tmp_path / sub / "all").write_text("500")
+    host.wait_for(lambda: target(host, "slow:slow").get("note") == "start period", what="slow in its start period")
+    # The control application, broken at the same time, shows the daemon acted meanwhile.
+    host.wait_for(lambda: len(restarts(host, "control")) >= 2, timeout=60, what="control restarted twice")
+    assert not restarts(host, "parkme") and not restarts(host, "slow")
+    assert target(host, "slow:slow")["status"] == "UNKNOWN"
+    assert "parkme" in host.call("supz", "getRegistry")["parked"]  # type: ignore[index]
