@@ -34,6 +34,7 @@ class CaseResult:
     supz_how: str
     stock_how: str
     floor: float = 0.0  # seconds both sides must spend whatever the tool (a program's startsecs)
+    unit: str = "s"     # "s" (timings, also CPU seconds per second) or "MB"
 
     @property
     def ratio(self) -> float:
@@ -61,6 +62,7 @@ class CaseResult:
             "ratio_over_floor": self.ratio_over_floor if self.floor else None,
             "supz_how": self.supz_how,
             "stock_how": self.stock_how,
+            "unit": self.unit,
         }
 
 
@@ -301,3 +303,22 @@ def sync_rows(data: dict[str, Any]) -> list[CaseResult]:
                                "includes the registry transaction writing and fsyncing 1000 entries",
                                "lsyncd copies files while they are written"))
     return rows
+
+
+def health_rows(fleet: Fleet, count: int, repeat: int, seconds: float, log: Callable[[str], None]) -> list[CaseResult]:
+    """`supz health run` probing `count` applications every 5 s against the goal: the goal is the
+    comparison column (5% of one core = 50 ms of CPU per second; 60 MB), ratio = goal / supz."""
+    from bench import health_bench
+
+    log(f"health: {count} applications probed every 5 s, {repeat} windows of {seconds:g} s")
+    figures = health_bench.health(fleet, count, repeat, seconds, log)
+    cpu_goal, rss_goal = health_bench.CPU_GOAL, health_bench.RSS_GOAL_MB
+    return [
+        CaseResult("health-cpu", f"health: {count} applications probed every 5 s, CPU per second",
+                   figures["cpu"], Summary(cpu_goal, cpu_goal, cpu_goal, (cpu_goal,)), 1.0,
+                   "supz health run (aiohttp, keep-alive) against one local server",
+                   "the goal: 5% of one core"),
+        CaseResult("health-rss", f"health: {count} applications probed every 5 s, resident memory",
+                   figures["rss"], Summary(rss_goal, rss_goal, rss_goal, (rss_goal,)), 1.0,
+                   "supz health run, peak RSS (VmHWM)", "the goal: 60 MB", unit="MB"),
+    ]

@@ -56,8 +56,9 @@ def _secs(value: float) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
-def _cell(summary: Any) -> str:
-    return f"{_secs(summary.median)} ({_secs(summary.low)}–{_secs(summary.high)})"
+def _cell(summary: Any, unit: str = "s") -> str:
+    show = (lambda v: f"{v:.1f} MB") if unit == "MB" else _secs
+    return f"{show(summary.median)} ({show(summary.low)}–{show(summary.high)})"
 
 
 def rows(results: Sequence[CaseResult]) -> list[list[str]]:
@@ -67,7 +68,8 @@ def rows(results: Sequence[CaseResult]) -> list[list[str]]:
         if r.floor and not r.met:
             verdict += f"; {r.ratio_over_floor:.1f}x past the {r.floor:g} s startsecs floor"
         target = "—" if r.target is None else f">= {r.target:g}x"
-        table.append([r.title, _cell(r.supz), _cell(r.stock), f"{r.ratio:.1f}x", target, verdict])
+        unit = getattr(r, "unit", "s")
+        table.append([r.title, _cell(r.supz, unit), _cell(r.stock, unit), f"{r.ratio:.1f}x", target, verdict])
     return table
 
 

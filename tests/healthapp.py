@@ -1,7 +1,7 @@
 """A tiny HTTP application for the health tests: `healthapp.py PORT FLAGDIR`.
 
-It answers 200 "ok" until a flag file in FLAGDIR tells this process (by pid) or every
-process (`all`) to misbehave: `500` answers 500, `hang` accepts and never answers, `noaccept`
+It answers 200 "ok" until a flag file in FLAGDIR tells this process (by pid), every process of
+its network namespace (`net-NNN`, see `netns_flag`) or every process (`all`) to misbehave: `500` answers 500, `hang` accepts and never answers, `noaccept`
 closes its listening socket. A restarted process has a new pid, so a pid flag breaks one
 process only.
 """
@@ -18,8 +18,18 @@ PORT = int(sys.argv[1])
 FLAGS = Path(sys.argv[2])
 
 
+def _netns() -> str:
+    try:
+        return os.readlink("/proc/self/ns/net").replace(":", "-").strip("[]").replace("[", "")
+    except OSError:
+        return "none"
+
+
+NETNS = _netns()
+
+
 def mode() -> str:
-    for name in (str(os.getpid()), "all"):
+    for name in (str(os.getpid()), NETNS, "all"):
         try:
             return (FLAGS / name).read_text().strip()
         except OSError:

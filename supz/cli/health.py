@@ -20,12 +20,11 @@ def health() -> None:
 
 @health.command()
 @pass_env
-@click.pass_context
-def run(ctx: click.Context, env: Env) -> None:
+def run(env: Env) -> None:
     """Run the health daemon in the foreground (supervisord runs it as the host-local program supz-health)."""
     from supz.health import daemon
 
-    ctx.exit(daemon.run(env.paths))
+    daemon.exec_lean(env.paths)
 
 
 def _when(epoch: Any) -> str:

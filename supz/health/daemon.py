@@ -12,10 +12,13 @@ the vrrp check fail (`supz_health_exhausted = failover`) so the peer takes over.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import os
 import random
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -35,10 +38,17 @@ from supz.supervisord.client import SupervisorClient
 
 log = logging.getLogger("supz.health")
 
-# How often the daemon looks at the role, the registry and supervisord's process table.
-REFRESH = 2.0
-# How often the state file is rewritten (when something changed).
+# How often the daemon looks at the role and the registry (cheap: a file and a stat).
+REFRESH = 1.0
+# How often it reads supervisord's process table (what is RUNNING, since when). A stale answer
+# is safe: every restart asks supervisord afresh first (`_still_restartable`).
+PROCESSES_EVERY = 5.0
+# The state file is rewritten within WRITE_EVERY of a change (a status, a failure count, a
+# note) and every ROUTINE_WRITE otherwise (last check times): a thousand targets are ~20 ms of JSON.
 WRITE_EVERY = 1.0
+ROUTINE_WRITE = 5.0
+# Due probes start together once per tick.
+TICK = 0.25
 
 
 @dataclass
@@ -69,8 +79,14 @@ class HealthDaemon:
         self.acting = False
         self.role = ""
         self.generation = -1
+        self.manifest_stamp: tuple[int, int, int] | None = None
+        self.processes_at = 0.0
+        self.dirty_processes = True   # read the process table at the next refresh
         self.supervisord_error = ""
-        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.targets: dict[str, Target] = {}
+        self.queue: list[tuple[float, int, str]] = []   # (due, tiebreak, namespec): a heap
+        self.inflight: set[str] = set()
+        self.counter = itertools.count()
         self.session: Any = None
         self.dirty = True
         self.stopping: asyncio.Event | None = None
@@ -79,6 +95,14 @@ class HealthDaemon:
 
     def _load_registry(self) -> None:
         """Targets of every active entry; re-read only when the manifest's generation moves."""
+        try:
+            st = os.stat(self.paths.manifest)
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        if stamp is not None and stamp == self.manifest_stamp:
+            return
+        self.manifest_stamp = stamp
         generation = self.registry.generation
         if generation == self.generation:
             return
@@ -105,20 +129,23 @@ class HealthDaemon:
         self.parked = {n: self.parked.get(n, "") for n in self.registry.parked_names()}
         self.apps = {n: v for n, v in apps.items() if v.targets or v.error}
         wanted = {t.namespec: t for v in self.apps.values() for t in v.targets}
-        for namespec in list(self.tasks):
-            if namespec not in wanted or self._target(namespec) is not wanted[namespec]:
-                self.tasks.pop(namespec).cancel()
+        for namespec in list(self.targets):
+            if wanted.get(namespec) is not self.targets[namespec]:
+                del self.targets[namespec]
                 self.states.pop(namespec, None)
+        now = time.monotonic()
         for namespec, target in wanted.items():
-            if namespec not in self.tasks:
+            if namespec not in self.targets:
+                self.targets[namespec] = target
                 self.states.setdefault(namespec, policy.TargetState())
-                self.tasks[namespec] = asyncio.ensure_future(self._watch(target))
+                # Spread the first probes over one interval: no burst of thousands at start.
+                heapq.heappush(self.queue, (now + random.uniform(0, target.settings.interval),
+                                            next(self.counter), namespec))
         self.failover &= set(self.apps)
-        self.dirty = True
+        self.dirty = self.dirty_processes = True
 
     def _target(self, namespec: str) -> Target | None:
-        app = self.apps.get(namespec.partition(":")[0])
-        return next((t for t in app.targets if t.namespec == namespec), None) if app else None
+        return self.targets.get(namespec)
 
     def _read_processes(self) -> dict[str, dict[str, Any]]:
         with self.client() as client:
@@ -141,7 +168,10 @@ class HealthDaemon:
             if not self.apps:
                 self.processes = {}
                 return
-            self.processes = await asyncio.get_running_loop().run_in_executor(None, self._read_processes)
+            if self.dirty_processes or time.monotonic() - self.processes_at >= PROCESSES_EVERY:
+                self.processes_at = time.monotonic()
+                self.dirty_processes = False
+                self.processes = await asyncio.get_running_loop().run_in_executor(None, self._read_processes)
             self.supervisord_error = ""
         except SupzError as exc:
             if self.supervisord_error != str(exc):
@@ -151,13 +181,13 @@ class HealthDaemon:
 
     def _reset(self) -> None:
         """Not acting (any more): forget everything, so a later MASTER term starts afresh."""
-        for task in self.tasks.values():
-            task.cancel()
-        self.tasks.clear()
+        self.targets.clear()
+        self.queue.clear()
         self.states.clear()
         self.apps.clear()
         self.failover.clear()
         self.generation = -1
+        self.manifest_stamp = None
 
     # ---- probing --------------------------------------------------------------------------
 
@@ -179,29 +209,48 @@ class HealthDaemon:
             return "start period"
         return ""
 
-    async def _watch(self, target: Target) -> None:
-        settings = target.settings
-        await asyncio.sleep(random.uniform(0, min(settings.interval, 1.0)))
-        while True:
-            state = self.states[target.namespec]
-            hold = self._hold(target, time.time())
+    def _tick(self) -> None:
+        """Start every probe that is due, together: one batch per tick costs the event loop far
+        less than probes spread one by one (measured: ~110 us against ~350 us per HTTP probe)."""
+        now = time.monotonic()
+        wall = time.time()
+        batch = []
+        while self.queue and self.queue[0][0] <= now:
+            due, _, namespec = heapq.heappop(self.queue)
+            target = self.targets.get(namespec)
+            if target is None:
+                continue
+            heapq.heappush(self.queue, (max(due + target.settings.interval, now), next(self.counter), namespec))
+            if namespec in self.inflight:
+                continue
+            state = self.states[namespec]
+            hold = self._hold(target, wall)
             if hold:
                 if state.note != hold:
                     state.note = hold
                     self.dirty = True
-            else:
-                result = await probe(target, self.session)
-                if self._target(target.namespec) is not target or not self.acting:
-                    return
-                before = (state.status, state.failures)
-                policy.observe(state, result, settings)
-                if (state.status, state.failures) != before and state.status != policy.HEALTHY:
-                    log.info("%s: %s (%s)", target.namespec, state.status, result.describe())
-                elif before[0] != state.status:
-                    log.info("%s: %s", target.namespec, state.status)
+                continue
+            batch.append(target)
+        if batch:
+            self.inflight.update(t.namespec for t in batch)
+            asyncio.ensure_future(self._probe_batch(batch))
+
+    async def _probe_batch(self, batch: list[Target]) -> None:
+        results = await asyncio.gather(*(probe(t, self.session) for t in batch))
+        for target, result in zip(batch, results):
+            self.inflight.discard(target.namespec)
+            if self.targets.get(target.namespec) is not target or not self.acting:
+                continue
+            state = self.states[target.namespec]
+            before = (state.status, state.failures)
+            policy.observe(state, result, target.settings)
+            if (state.status, state.failures) != before and state.status != policy.HEALTHY:
+                log.info("%s: %s (%s)", target.namespec, state.status, result.describe())
                 self.dirty = True
-                self._act(target, state, time.time())
-            await asyncio.sleep(settings.interval)
+            elif before[0] != state.status:
+                log.info("%s: %s", target.namespec, state.status)
+                self.dirty = True
+            self._act(target, state, result.at)
 
     def _act(self, target: Target, state: policy.TargetState, now: float) -> None:
         settings = target.settings
@@ -273,7 +322,7 @@ class HealthDaemon:
             log.error("health restart %s failed: %s", target.namespec, exc)
         finally:
             view.busy = False
-            self.dirty = True
+            self.dirty = self.dirty_processes = True
 
     async def _run_park(self, target: Target, view: AppView, why: str) -> None:
         reason = f"parked by health: {target.process} {why}"
@@ -286,7 +335,7 @@ class HealthDaemon:
             log.error("health park %s failed: %s", target.app, exc)
         finally:
             view.busy = False
-            self.dirty = True
+            self.dirty = self.dirty_processes = True
 
     # ---- the state file -------------------------------------------------------------------
 
@@ -323,7 +372,9 @@ class HealthDaemon:
                 if now - last_refresh >= self.refresh:
                     last_refresh = now
                     await self._refresh()
-                if (self.dirty and now - last_write >= WRITE_EVERY) or now - last_write >= 10:
+                if self.acting:
+                    self._tick()
+                if (self.dirty and now - last_write >= WRITE_EVERY) or now - last_write >= ROUTINE_WRITE:
                     last_write = now
                     self.dirty = False
                     try:
@@ -331,7 +382,7 @@ class HealthDaemon:
                     except SupzError as exc:
                         log.error("%s", exc)
                 try:
-                    await asyncio.wait_for(self.stopping.wait(), 0.25)
+                    await asyncio.wait_for(self.stopping.wait(), TICK)
                 except asyncio.TimeoutError:
                     pass
         finally:
@@ -341,7 +392,29 @@ class HealthDaemon:
 
 def run(paths: HostPaths) -> int:
     """The daemon's main: log lines to stderr (supervisord writes them to var/log/supz/health.log)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s supz-health %(levelname)s %(message)s")
     daemon = HealthDaemon(paths)
     asyncio.run(daemon.run())
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m supz.health.daemon --root ROOT`: what `supz health run` becomes (see exec_lean)."""
+    from supz.paths import resolve_root
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    root = args[args.index("--root") + 1] if "--root" in args else None
+    return run(resolve_root(root))
+
+
+def exec_lean(paths: HostPaths) -> None:
+    """Replace this process with a Python that loads the daemon alone, not the whole CLI (~5 MB
+    less), with two malloc arenas: one per thread would keep what a worker thread parsed
+    (supervisord's process table) resident for good. Same pid for supervisord."""
+    env = dict(os.environ)
+    env.setdefault("MALLOC_ARENA_MAX", "2")
+    os.execve(sys.executable, [sys.executable, "-m", "supz.health.daemon", "--root", str(paths.root)], env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
