@@ -91,7 +91,7 @@ def _restart_checked(client: SupervisorClient, namespec: str, health: HealthChec
     state = client.supervisor("getProcessInfo", namespec)["statename"]
     if state != RUNNING:
         return f"{namespec} is {state} after starting"
-    problem = wait_healthy(health, cwd)
+    problem = wait_healthy(health, cwd, namespec=namespec)
     if problem:
         return f"{namespec}: {problem}"
     return None
