@@ -97,7 +97,8 @@ def health(fleet: Fleet, count: int, repeat: int, seconds: float, log: Callable[
             while time.monotonic() - start < seconds:
                 time.sleep(0.5)
                 peak = max(peak, _rss_mb(daemon.pid))
-            cpu.append((_cpu_seconds(daemon.pid) - start_cpu) / (time.monotonic() - start))
+            # At a tiny scale a window can cost less than a clock tick: never report exactly 0.
+            cpu.append(max((_cpu_seconds(daemon.pid) - start_cpu) / (time.monotonic() - start), 1e-6))
             rss.append(max(peak, _rss_mb(daemon.pid, "VmHWM")))
             log(f"  run {attempt}/{repeat}: {cpu[-1] * 100:.2f}% of one core, {rss[-1]:.1f} MB resident (peak)")
         host.kill()

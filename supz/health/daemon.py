@@ -58,7 +58,6 @@ class AppView:
     sha: str = ""
     targets: list[Target] = field(default_factory=list)
     busy: bool = False          # a restart or park of it is under way
-    parked_reason: str = ""
 
 
 class HealthDaemon:

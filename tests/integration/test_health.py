@@ -190,3 +190,37 @@ def test_parked_and_start_period_applications_never_restarted(health_host: SupzH
     assert not restarts(host, "parkme") and not restarts(host, "slow")
     assert target(host, "slow:slow")["status"] == "UNKNOWN"
     assert "parkme" in host.call("supz", "getRegistry")["parked"]  # type: ignore[index]
+
+
+def test_a_deploy_checks_each_instance_with_the_probe_of_program_ini(health_host: SupzHost, tmp_path: Path) -> None:
+    """No --health-url: the deploy probes each restarted process with its supz_health_url."""
+    host = health_host
+    prefix = free_prefix(2)
+    url = f"http://127.0.0.1:{prefix}%(process_num)02d/health"
+    app = host.root / "shop"
+    settings = host.paths.config_file
+    settings.write_text(settings.read_text().replace("health_timeout = 30", "health_timeout = 2"))
+    host.supz("app", "init", str(app), "--command", "bin/run", "--startsecs", "1", "--numprocs", "2",
+              "--health", f"url={url}", check=True)
+    serving = f"#!/bin/sh\nexec {sys.executable} {APP} {prefix}${{SUPERVISOR_PROCESS_NAME##*_}} {tmp_path}\n"
+    for version, script in (("1.0", serving), ("1.1", serving), ("2.0", "#!/bin/sh\nexec sleep 100000\n")):
+        run = app / "releases" / version / "bin" / "run"
+        run.parent.mkdir(parents=True)
+        run.write_text(script)
+        run.chmod(0o755)
+
+    def sup_run(*args: str) -> Any:
+        import subprocess
+
+        return subprocess.run([str(app / "sup_run.sh"), *args], env=host.env, capture_output=True, text=True,
+                              timeout=120, check=False)
+
+    assert sup_run("deploy", "1.0").returncode == 0
+    assert sup_run("start").returncode == 0
+    healthy = sup_run("deploy", "1.1")
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert "shop:shop_02: RUNNING on release 1.1, health probe (http, program.ini) ok" in healthy.stdout
+    failed = sup_run("deploy", "2.0")
+    assert failed.returncode == 1
+    assert f"shop:shop_01: health probe http://127.0.0.1:{prefix}01/health failed for 2 s:" in failed.stdout
+    assert failed.stdout.splitlines()[-1] == "shop: release 2.0 failed; rolled back to 1.1, which is running"
