@@ -236,7 +236,11 @@ class Fleet:
         stock = _SUPZ_SECTION.sub("", text)
         minfds = 1 << (5 * programs + 1024 - 1).bit_length()
         stock, found = _MINFDS.subn(f"minfds = {minfds}", stock)
-        if "rpcinterface:supz" in stock or found != 1:
+        # supz's own file includes host.d only (the extension loads the registry); the stock
+        # side includes its active/ folder the way operators include conf.d today.
+        include = f"files = {host.paths.host_programs}/*.conf"
+        stock, included = stock.replace(include, f"{include} {host.paths.active}/*.conf"), include in stock
+        if "rpcinterface:supz" in stock or found != 1 or not included:
             raise BenchError("could not make a stock supervisord.conf from supz's")
         host.conf.write_text(stock, encoding="utf-8")
         return host
