@@ -17,7 +17,8 @@ import pytest
 from tests.conftest import REPO, SupzHost, destroy_host, make_host
 
 APP = REPO / "tests" / "healthapp.py"
-FAST = {"interval": "0.3", "timeout": "0.5", "fails": "2", "rises": "1", "start_period": "0.5"}
+# Fast probes; a generous timeout, so a loaded CI machine does not fail a healthy probe.
+FAST = {"interval": "0.3", "timeout": "3", "fails": "2", "rises": "1", "start_period": "0.5"}
 
 
 def free_prefix(count: int) -> str:
@@ -135,7 +136,7 @@ def test_hung_process_tcp_and_command_probes(health_host: SupzHost, tmp_path: Pa
     host = health_host
     (tmp_path / "h").mkdir()
     (tmp_path / "t").mkdir()
-    host.add("hung", app_entry("hung", tmp_path / "h"))
+    host.add("hung", app_entry("hung", tmp_path / "h", health={"timeout": "1"}))
     host.add("tcpapp", app_entry("tcpapp", tmp_path / "t", probe="tcp"))
     broken = tmp_path / "cmd-broken"
     host.add("cmdapp", app_entry("cmdapp", tmp_path, probe="cmd",
@@ -147,7 +148,7 @@ def test_hung_process_tcp_and_command_probes(health_host: SupzHost, tmp_path: Pa
     broken.write_text("x")
     host.wait_for(lambda: all(restarts(host, n) for n in ("hung", "tcpapp", "cmdapp")), timeout=60,
                   what="a restart of each")
-    assert "timed out after 0.5 s" in restarts(host, "hung")[0]["args"][1]
+    assert "timed out after 1 s" in restarts(host, "hung")[0]["args"][1]
     assert "Connection refused" in restarts(host, "tcpapp")[0]["args"][1]
     assert "exit 1" in restarts(host, "cmdapp")[0]["args"][1]
     broken.unlink()

@@ -78,7 +78,10 @@ def test_a_program_the_kernel_cannot_exec_fails_as_with_supervisor(standalone: S
     script.write_text("echo this file has no #! line\n")
     script.chmod(0o755)
     standalone.supz("up", check=True)
-    standalone.add("broken", f"[program:broken]\ncommand = {script}\nstartsecs = 1\nstartretries = 0\n")
+    entry = standalone.root / "broken.conf"
+    entry.write_text(f"[program:broken]\ncommand = {script}\nstartsecs = 1\nstartretries = 0\n")
+    # registry add exits 1 when the program does not reach RUNNING (the entry is admitted).
+    assert standalone.supz("registry", "add", str(entry)).returncode == 1
     standalone.wait_for(lambda: standalone.states().get("broken:broken") == "FATAL", what="broken FATAL")
     with standalone.client() as client:
         error = client.supervisor("readProcessStderrLog", "broken", 0, 10000)
