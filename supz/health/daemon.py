@@ -34,7 +34,7 @@ from supz.paths import HostPaths
 from supz.programfile import sha256_text
 from supz.registry import Registry
 from supz.role import HA_ROLE, read_role
-from supz.supervisord.client import SupervisorClient
+from supz.supervisord.client import SupervisorClient, context
 
 log = logging.getLogger("supz.health")
 
@@ -305,7 +305,7 @@ class HealthDaemon:
         return "", self._call("restart", [target.namespec], ctx)
 
     async def _run_restart(self, target: Target, view: AppView, state: policy.TargetState, why: str) -> None:
-        ctx = {"command": "health restart", "args": [target.process, why], "confirmed": True}
+        ctx = dict(context("health restart", [target.process, why]), confirmed=True)
         try:
             hold, answer = await asyncio.get_running_loop().run_in_executor(None, self._restart, target, ctx)
             if hold:
@@ -326,7 +326,7 @@ class HealthDaemon:
     async def _run_park(self, target: Target, view: AppView, why: str) -> None:
         reason = f"parked by health: {target.process} {why}"
         log.warning("health park %s: %s", target.app, why)
-        ctx = {"command": "health park", "args": [target.app, reason], "confirmed": True}
+        ctx = dict(context("health park", [target.app, reason]), confirmed=True)
         try:
             await asyncio.get_running_loop().run_in_executor(None, self._call, "park", [target.app], ctx)
             self.parked[target.app] = reason
