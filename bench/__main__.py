@@ -21,7 +21,7 @@ from bench.report import Machine, markdown, text_table, write_json, write_result
 HERE = Path(__file__).resolve().parent
 DEFAULT_JSON = HERE / "results" / "latest.json"
 RESULTS_MD = HERE / "RESULTS.md"
-SCENARIOS = ("lifecycle", "status", "stall", "sync")
+SCENARIOS = ("lifecycle", "status", "stall", "sync", "health")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--status-programs", type=int, default=2000, help="programs for the status case")
     parser.add_argument("--stall-programs", type=int, nargs="+", default=[1000, 2000],
                         help="program counts for the stall case (the longest getState wait during activation)")
+    parser.add_argument("--health-programs", type=int, default=1000, help="applications the health daemon probes")
+    parser.add_argument("--health-seconds", type=float, default=30.0, help="length of each health measurement window")
     parser.add_argument("--repeat", type=int, default=3, help="runs of every case on each side")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the figures")
     parser.add_argument("--only", action="append", choices=SCENARIOS, help="run only these scenarios (repeatable)")
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             fleet.destroy_all()
         if "stall" in wanted:
             results += cases.stall(fleet, options.stall_programs, options.repeat, _log)
+        if "health" in wanted:
+            results += cases.health_rows(fleet, options.health_programs, options.repeat, options.health_seconds, _log)
             fleet.destroy_all()
         if "sync" in wanted:
             extra["sync"] = run_sync(sync_argv)
@@ -99,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if not results:
         return 0
     settings = {"programs": options.programs, "status_programs": options.status_programs,
+                "health_programs": options.health_programs,
                 "repeat": options.repeat, "startsecs": cases.STARTSECS}
     print(text_table(results, machine, options.repeat))
     command = " ".join(["./bin/bench", *args])

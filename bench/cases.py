@@ -38,6 +38,7 @@ class CaseResult:
     stock_how: str
     floor: float = 0.0  # seconds both sides must spend whatever the tool (a program's startsecs)
     limit: float | None = None  # when set, the target is supz's longest run staying at or under it (seconds)
+    unit: str = "s"     # "s" (timings, also CPU seconds per second) or "MB"
 
     @property
     def ratio(self) -> float:
@@ -68,6 +69,7 @@ class CaseResult:
             "ratio_over_floor": self.ratio_over_floor if self.floor else None,
             "supz_how": self.supz_how,
             "stock_how": self.stock_how,
+            "unit": self.unit,
         }
 
 
@@ -356,3 +358,20 @@ def stall(fleet: Fleet, counts: list[int], repeat: int, log: Callable[[str], Non
             host.kill()
         fleet.destroy_all()
     return results
+def health_rows(fleet: Fleet, count: int, repeat: int, seconds: float, log: Callable[[str], None]) -> list[CaseResult]:
+    """`supz health run` probing `count` applications every 5 s against the goal: the goal is the
+    comparison column (5% of one core = 50 ms of CPU per second; 60 MB), ratio = goal / supz."""
+    from bench import health_bench
+
+    log(f"health: {count} applications probed every 5 s, {repeat} windows of {seconds:g} s")
+    figures = health_bench.health(fleet, count, repeat, seconds, log)
+    cpu_goal, rss_goal = health_bench.CPU_GOAL, health_bench.RSS_GOAL_MB
+    return [
+        CaseResult("health-cpu", f"health: {count} applications probed every 5 s, CPU per second",
+                   figures["cpu"], Summary(cpu_goal, cpu_goal, cpu_goal, (cpu_goal,)), 1.0,
+                   "supz health run (aiohttp, keep-alive) against one local server",
+                   "the goal: 5% of one core"),
+        CaseResult("health-rss", f"health: {count} applications probed every 5 s, resident memory",
+                   figures["rss"], Summary(rss_goal, rss_goal, rss_goal, (rss_goal,)), 1.0,
+                   "supz health run, peak RSS (VmHWM)", "the goal: 60 MB", unit="MB"),
+    ]

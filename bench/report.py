@@ -56,8 +56,9 @@ def _secs(value: float) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
-def _cell(summary: Any) -> str:
-    return f"{_secs(summary.median)} ({_secs(summary.low)}–{_secs(summary.high)})"
+def _cell(summary: Any, unit: str = "s") -> str:
+    show = (lambda v: f"{v:.1f} MB") if unit == "MB" else _secs
+    return f"{show(summary.median)} ({show(summary.low)}–{show(summary.high)})"
 
 
 def rows(results: Sequence[CaseResult]) -> list[list[str]]:
@@ -69,7 +70,7 @@ def rows(results: Sequence[CaseResult]) -> list[list[str]]:
         target = "—" if r.target is None else f">= {r.target:g}x"
         if r.limit is not None:
             target = f"<= {r.limit * 1000:g} ms (longest run)"
-        table.append([r.title, _cell(r.supz), _cell(r.stock), f"{r.ratio:.1f}x", target, verdict])
+        table.append([r.title, _cell(r.supz, r.unit), _cell(r.stock, r.unit), f"{r.ratio:.1f}x", target, verdict])
     return table
 
 

@@ -31,6 +31,7 @@ DEPENDS = [
     "python3-jinja2 (>= 3.0)",
     "python3-pyinotify (>= 0.9.6)",
     "python3-prometheus-client (>= 0.16)",
+    "python3-aiohttp (>= 3.8)",
     "rsync",
 ]
 RECOMMENDS = ["keepalived", "openssh-client", "logrotate"]

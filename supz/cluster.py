@@ -18,6 +18,8 @@ from supz.config import ConfigFile, load_config, read_config
 from supz.errors import ExitCode, SupzError
 from supz.failover.damping import read_damping
 from supz.failover.settings import load_failover_settings
+from supz.health.state import read_state as read_health_state
+from supz.health.state import unhealthy_apps
 from supz.paths import HostPaths
 from supz.registry import Registry
 from supz.role import HA_ROLE, read_role
@@ -60,6 +62,9 @@ def local_status(paths: HostPaths, config_file: ConfigFile | None = None) -> dic
         view.update(supervisord="up", running=len(running & set(active)), drift=drift)
     except SupzError:
         view.update(supervisord="down", running=0, drift=[])
+    # Applications with an UNHEALTHY process, from the health daemon's state file (supz/health/).
+    view["unhealthy_apps"] = unhealthy_apps(read_health_state(paths))
+    view["unhealthy"] = len(view["unhealthy_apps"])
     try:
         sync = read_status(paths)
     except SupzError:

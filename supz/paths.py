@@ -222,6 +222,15 @@ class HostPaths:
         return self.log / "failover.jsonl"
 
     @property
+    def health_state(self) -> Path:
+        """What `supz health run` last saw, per process: read by every health view and the vrrp check."""
+        return self.state / "health.json"
+
+    @property
+    def health_log(self) -> Path:
+        return self.log / "health.log"
+
+    @property
     def keepalived_conf(self) -> Path:
         return self.etc / "keepalived.conf"
 

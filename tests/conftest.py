@@ -23,8 +23,10 @@ from supz.supervisord.client import SupervisorClient
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 SYNCER_PROGRAM = "supz-sync"
-# supz's own host-local programs: the syncer on every host, the failover watchdog on HA hosts.
-SUPZ_PROGRAMS = (SYNCER_PROGRAM, "supz-watchdog")
+# supz's own host-local programs: the syncer and the health daemon on every host, the failover
+# watchdog on HA hosts.
+HEALTH_PROGRAM = "supz-health"
+SUPZ_PROGRAMS = (SYNCER_PROGRAM, HEALTH_PROGRAM, "supz-watchdog")
 
 
 def sleep_program(name: str, *, numprocs: int = 1, startsecs: int = 0, extra: str = "") -> str:
@@ -103,7 +105,7 @@ class SupzHost:
     def states(self, *, with_syncer: bool = False) -> dict[str, str]:
         """namespec -> state, as supervisord's own API reports it (PARKED ones are not loaded).
 
-        supz's own host-local programs (the syncer every host runs, the watchdog of an HA host)
+        supz's own host-local programs (the syncer and health daemon every host runs, the watchdog of an HA host)
         are left out unless asked.
         """
         with self.client() as client:

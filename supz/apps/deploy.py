@@ -95,7 +95,7 @@ def _restart_checked(client: RpcClient, namespec: str, health: HealthCheck, cwd:
     state = client.supervisor("getProcessInfo", namespec)["statename"]
     if state != RUNNING:
         return f"{namespec} is {state} after starting"
-    problem = wait_healthy(health, Path(cwd))
+    problem = wait_healthy(health, Path(cwd), namespec=namespec)
     if problem:
         return f"{namespec}: {problem}"
     return None

@@ -1,20 +1,22 @@
 """Is a freshly started application healthy? Its health URL answers 2xx/3xx, or its health
-command exits 0, within the deadline. Both are optional; RUNNING past startsecs is checked
-by the deploy itself."""
+command exits 0, or (neither given) the probe of its program.ini's `supz_health_*` settings
+passes for the restarted process, within the deadline. All are optional; RUNNING past
+startsecs is checked by the deploy itself. Every probe is supz.health.probes' (the health
+daemon's own code)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from supz.apps.conventions import AppLayout
 from supz.errors import ConfigError
+from supz.health.probes import probe_once
+from supz.health.settings import HealthSettings, ProbeKind, Target, entry_targets
 from supz.quoting import split_command
 
 POLL_INTERVAL = 0.25
@@ -27,16 +29,20 @@ class HealthCheck:
     url: str | None = None
     command: str | None = None
     timeout: float = 30.0
+    # namespec -> the probe program.ini's supz_health_* keys give it (used when no URL/command)
+    targets: dict[str, Target] = field(default_factory=dict)
 
     @property
     def configured(self) -> bool:
-        return bool(self.url or self.command)
+        return bool(self.url or self.command or self.targets)
 
     def describe(self) -> str:
         if self.url:
             return f"health URL {self.url}"
         if self.command:
             return f"health command {self.command}"
+        if self.targets:
+            return f"health probe ({next(iter(self.targets.values())).settings.kind.value}, program.ini)"
         return "no health check"
 
 
@@ -55,39 +61,29 @@ def command_argv(command: str) -> list[str]:
     return split_command(command, "health command")
 
 
+def _adhoc(kind: ProbeKind, value: str, timeout: float, argv: tuple[str, ...] = (), cwd: str | None = None) -> Target:
+    settings = HealthSettings(kind=kind, target=value, timeout=timeout)
+    return Target(app="", namespec="", process="", settings=settings, kind=kind, target=value, argv=argv, cwd=cwd)
+
+
 def probe_url(url: str, timeout: float) -> str | None:
     """None when `url` answers 2xx or 3xx, else what went wrong."""
-    request = urllib.request.Request(url, headers={"User-Agent": "supz-health"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return f"{reason}"
-    return None if 200 <= status < 400 else f"HTTP {status}"
+    result = probe_once(_adhoc(ProbeKind.HTTP, url, timeout))
+    return None if result.ok else result.detail
 
 
 def probe_command(argv: list[str], cwd: Path, timeout: float, env: Mapping[str, str]) -> str | None:
     """None when the command exits 0, else its exit status and last line of output."""
-    try:
-        result = subprocess.run(argv, cwd=cwd, env=dict(env), capture_output=True, text=True,
-                                timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return f"did not finish within {timeout:g} s"
-    except OSError as exc:
-        return f"cannot run {argv[0]}: {exc.strerror}"
-    if result.returncode == 0:
-        return None
-    output = (result.stderr or result.stdout).strip().splitlines()
-    return f"exit {result.returncode}" + (f": {output[-1]}" if output else "")
+    result = probe_once(_adhoc(ProbeKind.COMMAND, " ".join(argv), timeout, tuple(argv), str(cwd)), env)
+    return None if result.ok else result.detail
 
 
-def wait_healthy(check: HealthCheck, cwd: Path, env: Mapping[str, str] | None = None) -> str | None:
-    """Poll the check until it passes (None) or its deadline passes (the last failure)."""
-    if not check.configured:
+def wait_healthy(check: HealthCheck, cwd: Path, env: Mapping[str, str] | None = None,
+                 namespec: str | None = None) -> str | None:
+    """Poll the check until it passes (None) or its deadline passes (the last failure).
+    `namespec` picks the process's own probe when the check comes from program.ini."""
+    target = check.targets.get(namespec or "") if not (check.url or check.command) else None
+    if not (check.url or check.command or target):
         return None
     environment = dict(os.environ if env is None else env)
     argv = command_argv(check.command) if check.command and not check.url else None
@@ -96,11 +92,25 @@ def wait_healthy(check: HealthCheck, cwd: Path, env: Mapping[str, str] | None = 
         attempt = max(0.1, min(ATTEMPT_TIMEOUT, deadline - time.monotonic()))
         if check.url:
             problem = probe_url(check.url, attempt)
+        elif target is not None:
+            result = probe_once(target, environment)
+            problem = None if result.ok else result.detail
         else:
             assert argv is not None
             problem = probe_command(argv, cwd, attempt, environment)
         if problem is None:
             return None
         if time.monotonic() + POLL_INTERVAL >= deadline:
-            return f"{check.describe()} failed for {check.timeout:g} s: {problem}"
+            what = check.describe() if target is None else f"health probe {target.target}"
+            return f"{what} failed for {check.timeout:g} s: {problem}"
         time.sleep(POLL_INTERVAL)
+
+
+def entry_probes(layout: AppLayout) -> dict[str, Target]:
+    """namespec -> probe from DIR/program.ini's supz_health_* keys ({} without program.ini or
+    keys); invalid settings are a ConfigError, before a deploy switches anything."""
+    try:
+        text = layout.program_ini.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    return {t.namespec: t for t in entry_targets(text, layout.name)}

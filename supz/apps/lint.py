@@ -24,6 +24,7 @@ from supz.apps.conventions import (
 )
 from supz.apps.releases import link_version
 from supz.errors import SupzError
+from supz.health.settings import load_health, targets
 from supz.names import name_problem
 from supz.paths import HostPaths
 from supz.programfile import ProgramSpec, parse_program_text
@@ -148,6 +149,17 @@ def _check_spec(paths: HostPaths, layout: AppLayout, spec: ProgramSpec, found: _
         found.add("C", f"directory is {first.directory or 'not set'}; the program runs from {layout.current}")
     _check_command(first.command, layout if not current_ok else None, found)
     _check_logs(paths, layout, processes, found)
+    _check_health(spec, found)
+
+
+def _check_health(spec: ProgramSpec, found: _Findings) -> None:
+    """The supz_health_* keys make a probe for every process (as the health daemon reads them)."""
+    try:
+        settings = load_health(spec.text, spec.name)
+        if settings is not None:
+            targets(spec, settings)
+    except SupzError as exc:
+        found.add("health", str(exc).removeprefix(f"{spec.name}: "))
 
 
 def _check_command(command: str, broken: AppLayout | None, found: _Findings) -> None:

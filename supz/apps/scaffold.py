@@ -21,8 +21,11 @@ from supz.apps.settings import AppSettings
 from supz.errors import ConfigError, EntryExists, StorageError
 from supz.fsutil import atomic_write
 from supz.paths import HostPaths
+from supz.health.settings import KEYS as HEALTH_KEYS
+from supz.health.settings import PREFIX as HEALTH_PREFIX
+from supz.health.settings import load_health, raw_keys, targets
 from supz.programfile import parse_program_text
-from supz.quoting import split_command
+from supz.quoting import split_command, supervisor_value
 from supz.templating import render
 
 PROGRAM_TEMPLATE = "program.ini.j2"
@@ -41,6 +44,8 @@ class AppOptions:
     health_cmd: str | None = None
     startsecs: int | None = None
     stopwaitsecs: int | None = None
+    # supz_health_* settings for the health daemon, (KEY, VALUE) in supervisor's syntax
+    health: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -57,6 +62,31 @@ def parse_env(pairs: Iterable[str]) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"--env {pair!r}: expected NAME=VALUE", thing=pair)
         result[key] = value
     return tuple(result.items())
+
+
+def parse_health(pairs: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """`--health KEY=VALUE` words (KEY: url, tcp, cmd, fails, exhausted...) into pairs."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().lower().replace("-", "_")
+        if key.startswith(HEALTH_PREFIX):
+            key = key[len(HEALTH_PREFIX):]
+        if not sep or key not in HEALTH_KEYS:
+            raise ConfigError(f"--health {pair!r}: expected KEY=VALUE with KEY one of {', '.join(HEALTH_KEYS)}",
+                              thing=pair)
+        result[key] = value.strip()
+    return tuple(result.items())
+
+
+def _health_lines(options: AppOptions) -> list[str]:
+    """`supz_health_KEY = VALUE` lines; values are supervisor syntax (`%(process_num)02d` expands,
+    a literal % is %%), so only what no syntax survives is refused."""
+    lines = []
+    for key, value in options.health:
+        supervisor_value(value.replace("%", ""), f"--health {key}")
+        lines.append(f"{HEALTH_PREFIX}{key} = {value}")
+    return lines
 
 
 def program_argv(layout: AppLayout, command: str) -> list[str]:
@@ -99,8 +129,17 @@ def render_program(paths: HostPaths, layout: AppLayout, options: AppOptions, set
         log_dir=str(paths.app_logs),
         log_maxbytes=settings.log_maxbytes,
         log_backups=settings.log_backups,
+        health_lines=_health_lines(options),
     )
     spec = parse_program_text(text, layout.name, label=str(layout.program_ini))
+    if options.health:
+        # The health settings must read back as given and make a probe for every process.
+        if raw_keys(text, layout.name) != dict(options.health):
+            raise ConfigError(f"{PROGRAM_TEMPLATE}: the health settings do not read back as given",
+                              thing=PROGRAM_TEMPLATE)
+        health = load_health(text, layout.name)
+        if health is not None:
+            targets(spec, health)
     expected = process_names(layout.name, options.numprocs)
     if list(spec.process_names) != expected:
         raise ConfigError(f"{PROGRAM_TEMPLATE}: processes {list(spec.process_names)} break convention B "

@@ -10,10 +10,10 @@ import click
 from supz.apps import control
 from supz.apps import deploy as deploying
 from supz.apps.conventions import app_layout
-from supz.apps.health import HealthCheck
+from supz.apps.health import HealthCheck, entry_probes
 from supz.apps.lint import lint_app, registered_app_dirs
 from supz.apps.releases import list_releases, read_links
-from supz.apps.scaffold import AppOptions, init_app, parse_env
+from supz.apps.scaffold import AppOptions, init_app, parse_env, parse_health
 from supz.apps.settings import load_app_settings
 from supz.cli.env import Env, pass_env, render_report
 from supz.errors import ExitCode
@@ -44,17 +44,23 @@ def _finish(ctx: click.Context, report: Report, printed: bool = False) -> None:
 @click.option("--env", "env_pairs", multiple=True, metavar="K=V", help="Environment variable (repeatable).")
 @click.option("--health-url", default=None, help="http(s) URL a deploy checks after each restart.")
 @click.option("--health-cmd", default=None, help="Command a deploy runs in current/ after each restart (exit 0: ok).")
+@click.option("--health", "health", multiple=True, metavar="KEY=VALUE",
+              help="A health daemon setting written into program.ini as supz_health_KEY (url, tcp, cmd, expect, "
+                   "body, interval, timeout, fails, rises, start_period, max_restarts, window, exhausted); "
+                   "repeatable.")
 @click.option("--startsecs", default=None, type=click.IntRange(min=0),
               help="Seconds a process must stay up to count as started [default: [apps] startsecs].")
 @click.option("--force", is_flag=True, help="Render program.ini and sup_run.sh again over existing ones.")
 @pass_env
 def init(env: Env, directory: str, command: str, numprocs: int, user: str | None, env_pairs: tuple[str, ...],
-         health_url: str | None, health_cmd: str | None, startsecs: int | None, force: bool) -> None:
+         health_url: str | None, health_cmd: str | None, health: tuple[str, ...], startsecs: int | None,
+         force: bool) -> None:
     """Write DIRECTORY/program.ini and an executable DIRECTORY/sup_run.sh from the templates."""
     if health_url and health_cmd:
         raise click.UsageError("give --health-url or --health-cmd, not both")
     options = AppOptions(command=command, numprocs=numprocs, user=user, env=parse_env(env_pairs),
-                         health_url=health_url, health_cmd=health_cmd, startsecs=startsecs)
+                         health_url=health_url, health_cmd=health_cmd, startsecs=startsecs,
+                         health=parse_health(health))
     report = init_app(env.paths, app_layout(directory), options, load_app_settings(env.file), force=force)
     for line in report.lines:
         click.echo(line)
@@ -119,10 +125,13 @@ def _health_options(function: Callable[..., None]) -> Callable[..., None]:
     return click.option("--yes", is_flag=True, help="Confirm, when the policy wants this action confirmed.")(function)
 
 
-def _health(env: Env, url: str | None, command: str | None, timeout: float | None) -> HealthCheck:
+def _health(env: Env, url: str | None, command: str | None, timeout: float | None,
+            directory: str) -> HealthCheck:
+    """The deploy's check: --health-url / --health-cmd, else program.ini's supz_health_* probe."""
     if url and command:
         raise click.UsageError("give --health-url or --health-cmd, not both")
-    return HealthCheck(url=url or None, command=command or None,
+    targets = {} if url or command else entry_probes(app_layout(directory))
+    return HealthCheck(url=url or None, command=command or None, targets=targets,
                        timeout=timeout if timeout is not None else load_app_settings(env.file).health_timeout)
 
 
@@ -136,7 +145,7 @@ def deploy(ctx: click.Context, env: Env, directory: str, version: str, health_ur
            health_cmd: str | None, health_timeout: float | None, yes: bool) -> None:
     """Switch current to releases/VERSION, restart one process at a time, check health; roll back on failure."""
     report = deploying.deploy(_app_env(env), app_layout(directory), version,
-                              _health(env, health_url, health_cmd, health_timeout), yes=yes, listener=click.echo)
+                              _health(env, health_url, health_cmd, health_timeout, directory), yes=yes, listener=click.echo)
     _finish(ctx, report, printed=True)
 
 
@@ -149,7 +158,7 @@ def rollback(ctx: click.Context, env: Env, directory: str, health_url: str | Non
              health_timeout: float | None, yes: bool) -> None:
     """Switch back to the previous release (restarted and checked like a deploy)."""
     report = deploying.rollback(_app_env(env), app_layout(directory),
-                                _health(env, health_url, health_cmd, health_timeout), yes=yes, listener=click.echo)
+                                _health(env, health_url, health_cmd, health_timeout, directory), yes=yes, listener=click.echo)
     _finish(ctx, report, printed=True)
 
 

@@ -17,10 +17,11 @@ def _row(view: dict) -> str:  # type: ignore[type-arg]
     vip = {True: "yes", False: "no", None: "-"}[view.get("vip_held")]
     lags = ", ".join(f"{s['peer']} {s['state']} lag {s['lag']:.1f}s" for s in view.get("sync", [])) or "-"
     return (f"{view['host']:<16} {view['role']:<8} {vip:<4} {view['supervisord']:<5} "
-            f"{view['active']:>6} {view['parked']:>6} {view['running']:>7} {view['generation']:>5}  {lags}")
+            f"{view['active']:>6} {view['parked']:>6} {view['running']:>7} {view.get('unhealthy', 0):>9} "
+            f"{view['generation']:>5}  {lags}")
 
 
-HEADER = f"{'host':<16} {'role':<8} {'vip':<4} {'sv':<5} {'active':>6} {'parked':>6} {'running':>7} {'gen':>5}  sync"
+HEADER = f"{'host':<16} {'role':<8} {'vip':<4} {'sv':<5} {'active':>6} {'parked':>6} {'running':>7} {'unhealthy':>9} {'gen':>5}  sync"
 
 
 @click.command()

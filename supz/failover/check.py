@@ -111,6 +111,14 @@ def check(paths: HostPaths, settings: FailoverSettings) -> tuple[bool, str]:
                 down = [name for name in settings.critical if name not in running]
                 if down:
                     return False, f"critical application(s) not running: {', '.join(down)}"
+            # Health hook: a critical application (supz_health_exhausted = failover) that spent its
+            # restart budget fails the MASTER's check, so the peer takes over (supz/health/state.py).
+            if read_role(paths) == HA_ROLE:
+                from supz.health.state import failover_reason
+
+                why = failover_reason(paths)
+                if why:
+                    return False, why
     except CheckTimeout:
         return _busy(paths, settings, pid, letter)
     except SupzError as exc:

@@ -91,6 +91,8 @@ def init_host(paths: HostPaths, options: InitOptions) -> InitReport:
         report.did(f"wrote {paths.manifest} (generation 0)")
     _write_new(paths.host_programs / "supz-sync.conf",
                render("sync-program.conf.j2", paths, supz=Path(sys.executable).parent / "supz"), report)
+    _write_new(paths.host_programs / "supz-health.conf",
+               render("health-program.conf.j2", paths, supz=Path(sys.executable).parent / "supz"), report)
     if options.ha:
         _write_new(paths.host_programs / "supz-watchdog.conf",
                    render("watchdog-program.conf.j2", paths, supz=Path(sys.executable).parent / "supz"), report)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from supz.errors import ExitCode
+from supz.health.state import health_word, read_state
 from supz.ops.env import OpsEnv
 from supz.ops.report import Report
 
@@ -45,6 +47,16 @@ def format_rows(rows: Sequence[StatusRow]) -> list[str]:
     return [f"{row.name:<{width}}{row.state:<10}{row.description}".rstrip() for row in rows]
 
 
+def with_health(rows: Sequence[StatusRow], state: dict[str, Any] | None) -> list[StatusRow]:
+    """Each probed RUNNING process with its health word (HEALTHY, UNHEALTHY n/fails, UNKNOWN)
+    before its description, from the health daemon's state file (supz/health/state.py)."""
+    shown = []
+    for row in rows:
+        word = health_word(state, row.name) if row.state == RUNNING else None
+        shown.append(StatusRow(row.name, row.state, f"{word:<18}{row.description}") if word else row)
+    return shown
+
+
 def status(env: OpsEnv, names: Sequence[str] = (), *, missing_code: ExitCode = ExitCode.USAGE) -> StatusReport:
     """Exit 0 when every row is RUNNING, 3 (NOT_RUNNING) otherwise; a name with no row exits
     `missing_code`: 2 for a name that does not exist, 3 for sup_run.sh (an application not
@@ -64,8 +76,8 @@ def status(env: OpsEnv, names: Sequence[str] = (), *, missing_code: ExitCode = E
                 report.fail(f"{name}: {why}", missing_code)
             chosen += [row for row in hits if row not in chosen]
         rows = chosen
-    report.rows = rows
-    report.lines += format_rows(rows) if rows else []
+    report.rows = with_health(rows, read_state(env.paths))
+    report.lines += format_rows(report.rows) if rows else []
     if not report.missing and any(row.state != RUNNING for row in rows):
         report.exit_code = ExitCode.NOT_RUNNING
     return report

@@ -69,3 +69,21 @@ def test_bench_sync_rows_compare_with_lsyncd(tmp_path) -> None:  # type: ignore[
     assert "sync: 20 changed entries until the peer converges (local)" in result.stdout
     data = json.loads(out.read_text())
     assert {r["tool"] for r in data["sync"]["results"]} == {"supz", "lsyncd"}
+
+
+def test_bench_health_rows(tmp_path: Path) -> None:
+    """The health case at a tiny scale: two rows against the goals, nothing left behind."""
+    before = _bench_roots()
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "health", "--health-programs", "5", "--health-seconds", "1",
+         "--repeat", "1", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "health: 5 applications probed every 5 s, CPU per second" in result.stdout
+    assert "health: 5 applications probed every 5 s, resident memory" in result.stdout
+    cases = {c["case"]: c for c in json.loads(out.read_text())["cases"]}
+    assert cases["health-rss"]["unit"] == "MB" and cases["health-rss"]["supz"]["median"] > 5
+    assert cases["health-cpu"]["stock"]["median"] == 0.05
+    assert not {r for r in _bench_roots() - before if r.startswith("supzb-health-")}
+    assert "supzb-health-" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout

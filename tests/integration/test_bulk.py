@@ -28,7 +28,7 @@ def _admit(host: SupzHost, names: list[str], text=sleep_program) -> None:  # typ
 
 
 def _infos(host: SupzHost) -> list[dict]:  # type: ignore[type-arg]
-    """supervisord's process list without the host-local syncer every host runs."""
+    """supervisord's process list without the host-local programs every host runs."""
     with host.client() as client:
         return [i for i in client.supervisor("getAllProcessInfo") if i["group"] not in SUPZ_PROGRAMS]
 
