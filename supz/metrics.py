@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from supz import __version__
 from supz.errors import ConfigError, SupzError
+from supz.health.state import read_state, unhealthy_apps
 from supz.paths import HostPaths
 from supz.registry import EntryState, Registry
 from supz.role import ROLES, UNKNOWN, read_role
@@ -30,9 +31,6 @@ from supz.sync.state import read_status
 
 # What a scrape reads from the end of the audit trail and the failover log (they only grow).
 TAIL_BYTES = 1 << 20
-UNHEALTHY = ("FATAL", "BACKOFF", "EXITED", "UNKNOWN")
-
-
 def _tail_lines(path: Path, limit: int = TAIL_BYTES) -> tuple[list[str], int] | None:
     """The last lines of a JSON-lines file and how many lines the whole file has (None: unreadable)."""
     try:
@@ -105,9 +103,9 @@ class SupzCollector:
                     continue
                 if process["statename"] == "RUNNING":
                     counts["running"] += 1
-                elif process["statename"] in UNHEALTHY:
-                    counts["unhealthy"] += 1
-            counts["drift"] = len(drift)
+            counts["drift"] = len(drift)  # FATAL, BACKOFF, stopped around supz: see supz.drift()
+        # Unhealthy as the health daemon sees it (its probes), not as supervisord does.
+        counts["unhealthy"] = len(unhealthy_apps(read_state(self.paths)))
         yield up
         apps = GaugeMetricFamily("supz_applications",
                                  "registry applications: active and parked entries, running and unhealthy "
