@@ -16,9 +16,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from supz.config import set_options
 from supz.sync import layout
 from supz.sync.manifests import read_version
-from tests.conftest import destroy_host, make_host
+from tests.conftest import allow_changes_off_master, destroy_host, make_host
 from tests.integration.test_keepalived import Node, configure, wait
 from tests.netns import PREFIX, Lab, unavailable
 from tests.synchelp import content, listing
@@ -89,10 +90,14 @@ def pair() -> Iterator[tuple[Node, Node]]:
             for node, other, priority in ((a, b, 150), (b, a, 100)):
                 node.net.start_sshd(node.supz.root / "sshd", authorized_key=(keys / "id.pub").read_text())
                 configure(node, other, f"{vip}/24", priority, str(keys / "id"))
+                # Three partitions in a minute are this test's point, not a flapping pair.
+                set_options(node.supz.paths.config_file, "failover", {"flap_count": 50})
                 node.supz.supz("role", "set", "BACKUP", check=True)
                 node.supz.supz("up", check=True)
+            allow_changes_off_master(a.supz)  # seeding A while it is still BACKUP
             for name in APPS:
                 a.supz.add(name, program(name))
+            allow_changes_off_master(a.supz, False)
             a.start_keepalived()
             wait("A to be MASTER running everything", lambda: a.role() == "MASTER" and running_in(a) == set(APPS))
             b.start_keepalived()
