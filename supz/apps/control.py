@@ -19,6 +19,7 @@ from supz.ops.env import Command, OpsEnv
 from supz.ops.lifecycle import DONE_START
 from supz.ops.registry import require_autostart, require_registry_write
 from supz.ops.report import Report
+from supz.ops.status import StatusReport
 from supz.policy import check_policy as _check
 from supz.programfile import ProgramSpec
 from supz.supervisord.client import RpcClient
@@ -143,7 +144,7 @@ def update(env: OpsEnv, layout: AppLayout, *, yes: bool = False) -> Report:
                         done=UPDATED)
 
 
-def status(env: OpsEnv, layout: AppLayout) -> Report:
+def status(env: OpsEnv, layout: AppLayout) -> StatusReport:
     """One line per process; exit 0 all RUNNING, 3 anything else (stopped, parked, not registered),
     7 supervisord down (SupervisordDown)."""
     name = layout.checked().name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,11 +112,16 @@ update = _action("update", control.update, "Apply an edited program.ini to this 
 
 @app.command("status")
 @click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the same exit codes).")
 @pass_env
 @click.pass_context
-def status(ctx: click.Context, env: Env, directory: str) -> None:
+def status(ctx: click.Context, env: Env, directory: str, as_json: bool) -> None:
     """State of each process: exit 0 all RUNNING, 3 anything else (stopped, parked, not registered)."""
-    _finish(ctx, control.status(_app_env(env), app_layout(directory)))
+    report = control.status(_app_env(env), app_layout(directory))
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=1))
+        ctx.exit(report.exit_code)
+    _finish(ctx, report)
 
 
 def _health_options(function: Callable[..., None]) -> Callable[..., None]:

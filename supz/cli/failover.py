@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +98,23 @@ def watchdog(env: Env) -> None:
 
     run(env.paths, load_failover_settings(env.file), env.config.host,
         log=lambda line: click.echo(line, err=True))
+
+
+@failover.command("log")
+@click.option("-n", "--lines", "count", default=20, show_default=True, help="How many transitions (0: all).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, as stored.")
+@pass_env
+def log_cmd(env: Env, count: int, as_json: bool) -> None:
+    """This host's failover transitions: when, from, to, how long, what was started or stopped."""
+    from supz.failover.transitions import read_log
+
+    for record in read_log(env.paths, count):
+        if as_json:
+            click.echo(json.dumps(record, sort_keys=True))
+            continue
+        moved = ", ".join(f"{key} {record[key]}" for key in ("started", "stopped", "failed") if record.get(key))
+        click.echo(f"{record.get('time', '?')} {record.get('from', '?')} -> {record.get('to', '?')} "
+                   f"{float(record.get('seconds', 0)):.2f}s {record.get('result', '?')}" + (f" ({moved})" if moved else ""))
 
 
 @failover.command()

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from supz.audit import AuditLog, AuditRecord, current_who
-from supz.errors import SupervisordDown, SupzError
-from supz.failover.damping import after_transition
 from supz.config import read_config
+from supz.errors import StorageError, SupervisordDown, SupzError
+from supz.failover.damping import after_transition
 from supz.failover.settings import load_failover_settings
 from supz.fsutil import atomic_write, file_lock
 from supz.host.leftovers import find_leftovers, sweep
@@ -90,6 +90,24 @@ def announce(paths: HostPaths, announcement: Announcement) -> bool:
                         "time": now_iso()}),
         )
         return True
+
+
+def read_log(paths: HostPaths, count: int | None = 20) -> list[dict[str, Any]]:
+    """The last `count` transitions (all when None or 0) of var/log/supz/failover.jsonl, oldest
+    first; unreadable lines are skipped."""
+    try:
+        lines = paths.failover_log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise StorageError(f"cannot read {paths.failover_log}: {exc.strerror}", thing=str(paths.failover_log)) from exc
+    records = []
+    for line in lines:
+        try:
+            records.append(dict(json.loads(line)))
+        except (ValueError, TypeError):
+            continue
+    return records[-count:] if count else records
 
 
 def _log(paths: HostPaths, result: TransitionResult, host: str) -> None:

@@ -22,6 +22,7 @@ class StatusRow:
     name: str
     state: str
     description: str = ""
+    health: str = ""  # HEALTHY, UNHEALTHY (n/fails), UNKNOWN: a probed RUNNING process only
 
     @classmethod
     def parse(cls, line: str) -> StatusRow:
@@ -41,19 +42,29 @@ class StatusReport(Report):
     rows: list[StatusRow] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
 
+    def as_dict(self) -> dict[str, Any]:
+        """`status --json`: every row, the names that matched nothing, and the exit code."""
+        return {
+            "processes": [{"name": r.name, "state": r.state, "health": r.health or None,
+                           "description": r.description} for r in self.rows],
+            "missing": list(self.missing),
+            "exit_code": int(self.exit_code),
+        }
+
 
 def format_rows(rows: Sequence[StatusRow]) -> list[str]:
     width = max([MIN_WIDTH] + [len(row.name) for row in rows]) + 3
-    return [f"{row.name:<{width}}{row.state:<10}{row.description}".rstrip() for row in rows]
+    return [f"{row.name:<{width}}{row.state:<10}{f'{row.health:<18}' if row.health else ''}{row.description}".rstrip()
+            for row in rows]
 
 
 def with_health(rows: Sequence[StatusRow], state: dict[str, Any] | None) -> list[StatusRow]:
-    """Each probed RUNNING process with its health word (HEALTHY, UNHEALTHY n/fails, UNKNOWN)
-    before its description, from the health daemon's state file (supz/health/state.py)."""
+    """Each probed RUNNING process with its health word (HEALTHY, UNHEALTHY n/fails, UNKNOWN),
+    from the health daemon's state file (supz/health/state.py); shown before the description."""
     shown = []
     for row in rows:
         word = health_word(state, row.name) if row.state == RUNNING else None
-        shown.append(StatusRow(row.name, row.state, f"{word:<18}{row.description}") if word else row)
+        shown.append(StatusRow(row.name, row.state, row.description, health=word) if word else row)
     return shown
 
 

@@ -9,6 +9,8 @@ controller (`ctl.get_server_proxy`), as supervisor's own plugins do.
 
 from __future__ import annotations
 
+import json
+
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -110,11 +112,21 @@ class SupzControllerPlugin(DefaultControllerPlugin):  # type: ignore[misc]
 
     @supz_command
     def do_status(self, arg: str) -> None:
-        if self._up():
-            self._show(ops.status(self._env(), arg.split()))
+        words = arg.split()
+        as_json = "--json" in words
+        if not self._up():
+            return
+        report = ops.status(self._env(), [w for w in words if w != "--json"])
+        if as_json:
+            self.ctl.output(json.dumps(report.as_dict(), indent=1))
+            self.ctl.exitstatus = int(report.exit_code)
+        else:
+            self._show(report)
 
     def help_status(self) -> None:
         self.ctl.output("status <name>\t\tStatus of an application (PARKED when stopped on purpose)")
+        self.ctl.output("status --json [name]\tThe same as JSON: processes (name, state, health, description), "
+                        "missing, exit_code")
         self.ctl.output("status <gname>:*\tStatus of all processes of an application")
         self.ctl.output("status\t\t\tEvery process and parked application")
 

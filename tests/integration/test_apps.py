@@ -156,6 +156,8 @@ def test_status_and_usage_exit_codes(host: SupzHost) -> None:
     status = sup_run(host, app, "status")
     # An application that is not registered is not running: 3 (4 before issue 9).
     assert status.returncode == 3 and status.stdout == "lonely: UNKNOWN (not in the registry, not loaded)\n"
+    as_json = host.supz("app", "status", str(app), "--json")
+    assert as_json.returncode == 3 and json.loads(as_json.stdout)["missing"] == ["lonely"]
     assert sup_run(host, app, "help").returncode == 2
     assert sup_run(host, app, "launch").returncode == 2
     stopped = sup_run(host, app, "stop")

@@ -262,3 +262,17 @@ def test_the_shell_keeps_its_history_in_the_home_folder(host: SupzHost) -> None:
             os.close(fd)
         assert os.waitstatus_to_exitcode(status) == 0
     assert history.read_text().split() == ["help", "quit", "avail", "quit"]
+
+
+def test_status_json_has_the_text_forms_exit_codes(host: SupzHost) -> None:
+    host.add("app1", sleep_program("app1"))
+    running = host.supzcli("status", "--json", "app1")
+    assert running.returncode == 0, running.stdout
+    data = json.loads(running.stdout)
+    assert [(p["name"], p["state"]) for p in data["processes"]] == [("app1", "RUNNING")]
+    assert data["exit_code"] == 0 and data["missing"] == []
+    host.supzcli("stop", "app1", check=True)
+    parked = host.supzcli("status", "--json", "app1")
+    assert parked.returncode == 3 and json.loads(parked.stdout)["processes"][0]["state"] == "PARKED"
+    unknown = host.supzcli("status", "--json", "ghost")
+    assert unknown.returncode == 2 and json.loads(unknown.stdout)["missing"] == ["ghost"]

@@ -7,6 +7,7 @@ when something is missing or wrong.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -165,3 +166,18 @@ def test_ctrl_c_exits_130(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(host_cli.daemon, "up", interrupted)
     outcome = supz(root, "up")
     assert outcome.code == ExitCode.INTERRUPTED and "aborted" in outcome.err
+
+
+def test_failover_log_text_and_json(root: Path) -> None:
+    paths = HostPaths(root)
+    records = [{"time": "2026-11-29T02:14:00+00:00", "from": "BACKUP", "to": "MASTER", "seconds": 1.5,
+                "result": "ok", "started": 3},
+               {"time": "2026-11-29T02:20:00+00:00", "from": "MASTER", "to": "FAULT", "seconds": 0.2,
+                "result": "ok", "stopped": 3}]
+    paths.failover_log.write_text("".join(json.dumps(r) + "\n" for r in records) + "not json\n")
+    text = supz(root, "failover", "log")
+    assert text.code == ExitCode.OK
+    assert text.out.splitlines() == ["2026-11-29T02:14:00+00:00 BACKUP -> MASTER 1.50s ok (started 3)",
+                                     "2026-11-29T02:20:00+00:00 MASTER -> FAULT 0.20s ok (stopped 3)"]
+    data = supz(root, "failover", "log", "--json", "-n", "1")
+    assert data.code == ExitCode.OK and [json.loads(line) for line in data.out.splitlines()] == records[1:]

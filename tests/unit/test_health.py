@@ -17,7 +17,7 @@ from supz.health import policy
 from supz.health.probes import ProbeResult
 from supz.health.settings import Exhausted, HealthSettings, ProbeKind, entry_targets, load_health
 from supz.health.state import failover_reason, health_word, unhealthy_apps, write_state
-from supz.ops.status import StatusRow, with_health
+from supz.ops.status import StatusRow, format_rows, with_health
 from supz.paths import HostPaths
 from supz.programfile import parse_program_text
 
@@ -138,7 +138,9 @@ def test_state_file_readers(paths: HostPaths) -> None:
     assert health_word(state, "api:api_01") == "HEALTHY" and health_word(state, "other") is None
     assert unhealthy_apps(state) == ["web"]
     assert with_health([StatusRow("web", "RUNNING", "pid 1")], state) == [
-        StatusRow("web", "RUNNING", f"{'UNHEALTHY (4/3)':<18}pid 1")]
+        StatusRow("web", "RUNNING", "pid 1", health="UNHEALTHY (4/3)")]
+    assert format_rows(with_health([StatusRow("web", "RUNNING", "pid 1")], state))[0].endswith(
+        f"RUNNING   {'UNHEALTHY (4/3)':<18}pid 1")
     assert "crit" in (failover_reason(paths) or "")
     stale = dict(state, updated=time.time() - 3600)
     paths.health_state.write_text(json.dumps(stale))
