@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import pwd
 import socket
 import struct
@@ -34,8 +35,14 @@ class Caller:
 
     @property
     def is_root(self) -> bool:
-        """Root over the socket, or supervisord's own code: may do anything the policy allows root."""
-        return self.kind == INTERNAL or self.uid == 0
+        """Root over the socket (sudo's SUDO_USER behind it is believed)."""
+        return self.uid == 0
+
+    @property
+    def owns_supervisord(self) -> bool:
+        """Root, the user supervisord runs as (a plain user's own demo or test root), or
+        supervisord's own code: held by supzcli's prompt only, never by the extension."""
+        return self.kind == INTERNAL or self.uid == 0 or (self.uid is not None and self.uid == os.geteuid())
 
 
 SUPERVISORD = Caller(INTERNAL, "supervisord")

@@ -60,9 +60,10 @@ _interface: Any = None
 
 
 def permit(policy: ShellPolicy, who: callers.Caller, command: str, args: list[str], confirmed: bool) -> None:
-    """Raise PolicyRefused when the policy refuses `command` to a caller that is not root, or wants
-    it confirmed and the call carries no confirmation. Root is held by supzcli's prompt only."""
-    if who.is_root:
+    """Raise PolicyRefused when the policy refuses `command` to a caller that does not own this
+    supervisord (root, or the user it runs as), or wants it confirmed and the call carries no
+    confirmation. An owner is held by supzcli's prompt only."""
+    if who.owns_supervisord:
         return
     decision = decide(policy, command, args)
     if decision.verdict is Verdict.REFUSE:

@@ -57,7 +57,7 @@ class Context:
         peer = callers.current()
         if peer.kind == callers.INTERNAL:
             self.who = Who(user=claimed_user, real_user=claimed_real, host=host)
-        elif peer.uid == 0:
+        elif peer.is_root:
             self.who = Who(user=peer.user, real_user=claimed_real, host=host)
         else:
             self.who = Who(user=peer.user, real_user=peer.user, host=host)
