@@ -55,9 +55,12 @@ def _link_text(paths: HostPaths, version: str) -> str:
 def current_version(paths: HostPaths) -> Path:
     """The real directory `registry` points to now (the registry itself when it is a plain dir)."""
     try:
-        return Path(os.path.realpath(paths.registry, strict=True))
+        # Path.resolve(strict=True), not os.path.realpath(strict=True): that is Python 3.10+.
+        return paths.registry.resolve(strict=True)
     except OSError as exc:
         raise StorageError(f"cannot resolve {paths.registry}: {exc.strerror}", thing=str(paths.registry)) from exc
+    except RuntimeError as exc:  # a symlink loop, before Python 3.13
+        raise StorageError(f"cannot resolve {paths.registry}: {exc}", thing=str(paths.registry)) from exc
 
 
 def is_versioned(paths: HostPaths) -> bool:
