@@ -26,7 +26,8 @@ SCENARIOS = ("lifecycle", "status", "sync")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench", description="supz against stock supervisor, side by side.")
-    parser.add_argument("--programs", type=int, default=1000, help="programs for activation, deactivation, park, unpark")
+    parser.add_argument("--programs", type=int, default=1000,
+                        help="programs for activation, deactivation, park, unpark")
     parser.add_argument("--status-programs", type=int, default=2000, help="programs for the status case")
     parser.add_argument("--repeat", type=int, default=3, help="runs of every case on each side")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the figures")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from supervisor.xmlrpc import Faults
 
-from supz.apps.conventions import AppLayout
 from supz.apps.control import RUNNING, ActionReport, AppEnv, app_context, check_policy, ensure_owner, entry_info
+from supz.apps.conventions import AppLayout
 from supz.apps.health import HealthCheck, command_argv, validate_url, wait_healthy
 from supz.apps.releases import Links, read_links, require_release, restore, switch
 from supz.errors import ExitCode, SupervisorFault, SupzError, UnknownEntry

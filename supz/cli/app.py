@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from supz.apps import control, deploy as deploying
+from supz.apps import control
+from supz.apps import deploy as deploying
 from supz.apps.conventions import app_layout
 from supz.apps.health import HealthCheck
 from supz.apps.lint import lint_app, registered_app_dirs

@@ -13,9 +13,9 @@ from supz.errors import ConfigError, ExitCode
 from supz.failover.check import check as run_check
 from supz.failover.fifo import open_fifo, run_fifo
 from supz.failover.keepalived import render_keepalived, script_security_problems, supz_executable
+from supz.failover.pull import pull_if_newer
 from supz.failover.settings import load_failover_settings
 from supz.failover.transitions import Announcement, TransitionResult, announce, own_sequence, reconcile
-from supz.failover.pull import pull_if_newer
 from supz.fsutil import atomic_write
 from supz.role import ROLES
 

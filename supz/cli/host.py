@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import sys
 import platform
 import shutil
+import sys
 from pathlib import Path
 
 import click

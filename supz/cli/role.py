@@ -24,7 +24,8 @@ def set_(env: Env, value: str) -> None:
     """Write the role file by hand. It does not start or stop anything by itself."""
     before = read_role(env.paths)
     now = write_role(env.paths, value)
-    AuditLog(env.paths.audit_log).append(AuditRecord("role set", [now], f"ok: {before} -> {now}", current_who(env.config.host)))
+    record = AuditRecord("role set", [now], f"ok: {before} -> {now}", current_who(env.config.host))
+    AuditLog(env.paths.audit_log).append(record)
     click.echo(f"role: {before} -> {now}")
 
 

@@ -42,7 +42,8 @@ class DemoHost:
     def run(self, argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(["ip", "netns", "exec", self.netns, *argv], capture_output=True, text=True, check=False)
         if check and done.returncode != 0:
-            raise OperationFailed(f"{self.name}: {' '.join(argv[:3])}...: {(done.stderr or done.stdout).strip()[-300:]}")
+            output = (done.stderr or done.stdout).strip()[-300:]
+            raise OperationFailed(f"{self.name}: {' '.join(argv[:3])}...: {output}")
         return done
 
 

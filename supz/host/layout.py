@@ -70,7 +70,8 @@ def init_host(paths: HostPaths, options: InitOptions) -> InitReport:
         try:
             grp.getgrnam(options.socket_group)
         except KeyError as exc:
-            raise ConfigError(f"no such group {options.socket_group!r} for the socket", thing=options.socket_group) from exc
+            raise ConfigError(f"no such group {options.socket_group!r} for the socket",
+                              thing=options.socket_group) from exc
     report = InitReport()
     _version_registry(paths, report)
     for folder in paths.folders():

@@ -163,7 +163,8 @@ def install(supervisord: Any, *, fast_spawn: bool = True) -> Pacer | None:
         if fast_spawn and hasattr(os, "posix_spawn"):
             _no_inherited_fds(supervisord.options.minfds)
             Subprocess.spawn = _make_spawn(Subprocess.spawn)
-            supervisord.options.logger.info("supz: fast spawn on: posix_spawn for programs without user, directory or umask")
+            supervisord.options.logger.info(
+                "supz: fast spawn on: posix_spawn for programs without user, directory or umask")
         deferring_http_channel.ac_out_buffer_size = max(deferring_http_channel.ac_out_buffer_size, RESPONSE_CHUNK)
         setattr(Subprocess, _MARK, True)
     poller = getattr(supervisord.options, "poller", None)

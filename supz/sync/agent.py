@@ -35,7 +35,8 @@ from supz.sync.manifests import scan_checksums
 from supz.sync.state import write_quick
 
 PROTOCOL = 1
-_HOOK_REQUEST = re.compile(r"(?P<op>hello|state|checksums|commit)(?:\.(?P<spare>v-[0-9a-f]+-[0-9a-f]+))?\.[0-9a-f]{4,32}\.json")
+_HOOK_REQUEST = re.compile(
+    r"(?P<op>hello|state|checksums|commit)(?:\.(?P<spare>v-[0-9a-f]+-[0-9a-f]+))?\.[0-9a-f]{4,32}\.json")
 
 
 class Agent:

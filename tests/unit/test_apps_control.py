@@ -57,8 +57,8 @@ def app(paths: HostPaths, tmp_path: Path) -> AppLayout:
 
 
 def env_with(paths: HostPaths, client: FakeClient, monkeypatch: pytest.MonkeyPatch,
-             policy: ShellPolicy = ShellPolicy()) -> control.AppEnv:
-    env = control.AppEnv(paths, SupzConfig(host="h", policy=policy))
+             policy: ShellPolicy | None = None) -> control.AppEnv:
+    env = control.AppEnv(paths, SupzConfig(host="h", policy=policy or ShellPolicy()))
     monkeypatch.setattr(control.AppEnv, "client", lambda self: client)
     return env
 

@@ -18,8 +18,6 @@ from supz.failover.transitions import Announcement, TransitionResult, announce, 
 from supz.paths import HostPaths
 
 
-
-
 @pytest.fixture
 def applied(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Record the states `reconcile` applies instead of talking to supervisord."""
