@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from supervisor.xmlrpc import Faults
 
@@ -101,7 +102,7 @@ def _restart_checked(client: SupervisorClient, namespec: str, health: HealthChec
     state = client.supervisor("getProcessInfo", namespec)["statename"]
     if state != RUNNING:
         return f"{namespec} is {state} after starting"
-    problem = wait_healthy(health, cwd)
+    problem = wait_healthy(health, Path(cwd))
     if problem:
         return f"{namespec}: {problem}"
     return None

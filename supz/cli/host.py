@@ -106,8 +106,9 @@ def _demo_samples() -> Path:
 @click.option("--no-shell", is_flag=True, help="Set up and start, but do not open the shell.")
 @click.option("--ha", is_flag=True, help="Two hosts in network namespaces with keepalived and the syncer (root).")
 @click.option("--down", "tear_down", is_flag=True, help="With --ha: stop the pair and remove it.")
+@pass_env
 @click.pass_context
-def demo(ctx: click.Context, no_shell: bool, ha: bool, tear_down: bool) -> None:
+def demo(ctx: click.Context, env: Env, no_shell: bool, ha: bool, tear_down: bool) -> None:
     """A local host under --root with sample applications, supervisord started, supzcli opened.
 
     With --ha: a pair of hosts (a MASTER, b BACKUP) in network namespaces under --root
@@ -122,7 +123,6 @@ def demo(ctx: click.Context, no_shell: bool, ha: bool, tear_down: bool) -> None:
         for line in lines:
             click.echo(line)
         return
-    env = ctx.find_object(Env)
     paths = env.paths
     if paths.is_real_host:
         raise click.UsageError("the demo needs its own --root (a folder), not /")

@@ -10,11 +10,12 @@ from supz.role import ROLES, read_role, write_role
 
 
 @click.group(invoke_without_command=True)
+@pass_env
 @click.pass_context
-def role(ctx: click.Context) -> None:
+def role(ctx: click.Context, env: Env) -> None:
     """Show this host's role (MASTER, BACKUP, FAULT, STOP or unknown)."""
     if ctx.invoked_subcommand is None:
-        click.echo(read_role(ctx.find_object(Env).paths))
+        click.echo(read_role(env.paths))
 
 
 @role.command("set")

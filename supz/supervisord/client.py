@@ -92,6 +92,6 @@ class SupervisorClient:
 
     def is_up(self) -> bool:
         try:
-            return self.supervisor("getState").get("statename") == "RUNNING"
+            return bool(self.supervisor("getState").get("statename") == "RUNNING")
         except SupzError:
             return False

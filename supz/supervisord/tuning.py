@@ -26,6 +26,7 @@ import functools
 import heapq
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ def posix_spawnable(process: Any) -> bool:
     )
 
 
-def _spawn_instead_of_fork(process: Any, fork: Any) -> int:
+def _spawn_instead_of_fork(process: Any, fork: Callable[[], int]) -> int:
     """Stands in for `options.fork()` inside supervisor's spawn: returns the new child's pid."""
     try:
         filename, argv = process.get_execv_args()

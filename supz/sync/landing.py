@@ -249,8 +249,8 @@ class Landing:
                     raise StorageError(f"cannot list {spare / state}: {exc.strerror}") from exc
         for state, filenames in listed.items():
             for filename in filenames:
-                name = filename[: -len(ENTRY_SUFFIX)] if filename.endswith(ENTRY_SUFFIX) else None
-                meta = new.entries.get(name) if name else None
+                entry = filename[: -len(ENTRY_SUFFIX)] if filename.endswith(ENTRY_SUFFIX) else None
+                meta = new.entries.get(entry) if entry else None
                 if meta is not None and meta["state"] == state:
                     continue
                 if _unlink(os.path.join(root, state, filename)):
