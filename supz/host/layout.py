@@ -73,13 +73,7 @@ def init_host(paths: HostPaths, options: InitOptions) -> InitReport:
             raise ConfigError(f"no such group {options.socket_group!r} for the socket",
                               thing=options.socket_group) from exc
     report = InitReport()
-    _version_registry(paths, report)
-    for folder in paths.folders():
-        if not folder.is_dir():
-            folder.mkdir(parents=True, exist_ok=True)
-            report.did(f"created {folder}/")
-    # The registry holds program files that may carry secrets in their environment.
-    os.chmod(paths.registry, 0o750)
+    make_folders(paths, report)
     _write_new(paths.config_file, render("supz.conf.j2", paths, host=options.host, ha=options.ha), report)
     if not paths.manifest.exists():
         atomic_write(paths.manifest, json.dumps(Manifest(host=options.host, op="init").as_dict(), indent=1))
@@ -100,6 +94,17 @@ def init_host(paths: HostPaths, options: InitOptions) -> InitReport:
         )
         _write_new(paths.own_supervisord_conf, text, report)
     return report
+
+
+def make_folders(paths: HostPaths, report: InitReport) -> None:
+    """Every folder of a host, the registry a symlink to a version folder (what the unit tests' host is)."""
+    _version_registry(paths, report)
+    for folder in paths.folders():
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            report.did(f"created {folder}/")
+    # The registry holds program files that may carry secrets in their environment.
+    os.chmod(paths.registry, 0o750)
 
 
 def _version_registry(paths: HostPaths, report: InitReport) -> None:
