@@ -59,15 +59,44 @@ def parse_env(pairs: Iterable[str]) -> tuple[tuple[str, str], ...]:
     return tuple(result.items())
 
 
+def _program_path(layout: AppLayout, program: str) -> Path:
+    """Where a program word points: itself when absolute, else inside the release (C)."""
+    if os.path.isabs(program):
+        return Path(program)
+    relative = PurePosixPath(program)
+    if ".." in relative.parts:
+        raise ConfigError(f"--command {program!r}: a program inside the release may not use '..'", thing=program)
+    return layout.current / relative
+
+
+def _existing_file(layout: AppLayout, program: str) -> Path | None:
+    try:
+        path = _program_path(layout, program) if program else None
+    except ConfigError:
+        return None
+    return path if path is not None and path.is_file() else None
+
+
 def program_argv(layout: AppLayout, command: str) -> list[str]:
-    """The command's argument list; a relative program is a path inside the release (C)."""
-    argv = split_command(command, "--command")
-    program = argv[0]
-    if not os.path.isabs(program):
-        relative = PurePosixPath(program)
-        if ".." in relative.parts:
-            raise ConfigError(f"--command {program!r}: a program inside the release may not use '..'", thing=program)
-        argv[0] = str(layout.current / relative)
+    """The command's argument list; a relative program is a path inside the release (C).
+
+    The command is a line split as supervisor splits it (quote a word that holds spaces). A value
+    that as a whole names an existing file is that one program, spaces and all; an unquoted path
+    with spaces followed by arguments is refused with the line that works, not left to fail at start.
+    """
+    whole = _existing_file(layout, command.strip())
+    if whole is not None:
+        return [str(whole)]
+    words = split_command(command, "--command")
+    argv = [str(_program_path(layout, words[0])), *words[1:]]
+    if not Path(argv[0]).exists():
+        for end in range(len(words), 1, -1):
+            candidate = " ".join(words[:end])
+            if _existing_file(layout, candidate) is not None:
+                line = shlex.join([candidate, *words[end:]])
+                raise ConfigError(f"--command {command!r}: there is no program {words[0]!r}, but there is "
+                                  f"{candidate!r}: quote a path with spaces, as in the command line {line}",
+                                  thing=words[0])
     return argv
 
 

@@ -38,7 +38,8 @@ def _finish(ctx: click.Context, report: control.ActionReport, printed: bool = Fa
 @app.command("init")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--command", "command", required=True,
-              help="Command line; a relative program is a path inside the release (e.g. 'bin/server --port 80').")
+              help="Command line; a relative program is a path inside the release (e.g. 'bin/server --port 80'). "
+                   "Quote a program path that holds spaces, unless it is the whole command.")
 @click.option("--numprocs", default=1, show_default=True, type=int, help="Instances: NAME_01, NAME_02, ...")
 @click.option("--user", default=None, help="Run the processes as this user.")
 @click.option("--env", "env_pairs", multiple=True, metavar="K=V", help="Environment variable (repeatable).")
