@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -19,6 +17,7 @@ from supz.apps.conventions import AppLayout, instances_problem, process_names
 from supz.apps.health import command_argv, validate_url
 from supz.apps.settings import AppSettings
 from supz.errors import ConfigError, EntryExists, StorageError
+from supz.executables import supz_executable
 from supz.fsutil import atomic_write
 from supz.paths import HostPaths
 from supz.programfile import parse_program_text
@@ -100,12 +99,6 @@ def program_argv(layout: AppLayout, command: str) -> list[str]:
     return argv
 
 
-def supz_executable() -> str:
-    """The `supz` of the environment rendering the script; sup_run.sh falls back to PATH."""
-    found = shutil.which("supz", path=str(Path(sys.executable).parent)) or shutil.which("supz")
-    return os.path.abspath(found) if found else "supz"
-
-
 def render_program(paths: HostPaths, layout: AppLayout, options: AppOptions, settings: AppSettings) -> str:
     """program.ini's text, proven to read back as asked (else ConfigError / InvalidProgramFile)."""
     layout.checked()
@@ -164,7 +157,7 @@ def render_sup_run(paths: HostPaths, layout: AppLayout, options: AppOptions) -> 
         paths,
         app=layout.name,
         app_dir=str(layout.path),
-        supz=supz_executable(),
+        supz=str(supz_executable()),
         health_url=options.health_url or "",
         health_cmd=options.health_cmd or "",
     )

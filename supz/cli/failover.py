@@ -10,9 +10,10 @@ import click
 
 from supz.cli.env import Env, pass_env
 from supz.errors import ConfigError, ExitCode
+from supz.executables import supz_executable
 from supz.failover.check import check as run_check
 from supz.failover.fifo import open_fifo, run_fifo
-from supz.failover.keepalived import render_keepalived, script_security_problems, supz_executable
+from supz.failover.keepalived import render_keepalived, script_security_problems
 from supz.failover.pull import pull_if_newer
 from supz.failover.settings import load_failover_settings
 from supz.failover.transitions import Announcement, TransitionResult, announce, own_sequence, reconcile

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
-import sys
 from pathlib import Path
 
 import click
@@ -13,6 +11,7 @@ import click
 from supz.audit import current_who
 from supz.cli.env import Env, pass_env
 from supz.errors import ExitCode, SupzError
+from supz.executables import supz_executable
 from supz.host import daemon
 from supz.host.layout import InitOptions, init_host
 from supz.programfile import read_program_file
@@ -142,7 +141,7 @@ def demo(ctx: click.Context, env: Env, no_shell: bool, ha: bool, tear_down: bool
     click.echo(f"demo host at {paths.root}; stop it with: supz --root {paths.root} down")
     if no_shell:
         return
-    supzcli = shutil.which("supzcli", path=os.path.dirname(os.path.abspath(sys.argv[0]))) or "supzcli"
+    supzcli = str(supz_executable("supzcli"))
     os.environ["SUPZ_ROOT"] = str(paths.root)
     os.execv(supzcli, [supzcli])
 

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import stat
-import sys
 from pathlib import Path
 
 from supz.errors import ConfigError
+from supz.executables import supz_executable
 from supz.failover.settings import FailoverSettings
 from supz.paths import HostPaths
 from supz.templating import render
-
-
-def supz_executable() -> Path:
-    return Path(sys.executable).parent / "supz"
 
 
 def script_security_problems(executable: Path) -> list[str]:

@@ -12,7 +12,6 @@ import platform
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 from supz.audit import current_who
 from supz.config import set_options
 from supz.errors import ConfigError, OperationFailed, PolicyRefused
+from supz.executables import supz_executable
 from supz.host.layout import InitOptions, init_host
 from supz.paths import HostPaths
 from supz.programfile import read_program_file
@@ -55,7 +55,7 @@ def _hosts(base: Path) -> list[DemoHost]:
 
 
 def _supz() -> str:
-    return str(Path(sys.executable).parent / "supz")
+    return str(supz_executable())
 
 
 def _ip(*args: str) -> None:
@@ -160,8 +160,8 @@ def up(base: Path, samples: Path, say: Callable[[str], None]) -> list[str]:
     except BaseException:
         down(base)
         raise
-    cli = f"ip netns exec {a.netns} env SUPZ_ROOT={a.paths.root} {Path(sys.executable).parent / 'supzcli'}"
-    cli_b = f"ip netns exec {b.netns} env SUPZ_ROOT={b.paths.root} {Path(sys.executable).parent / 'supzcli'}"
+    cli = f"ip netns exec {a.netns} env SUPZ_ROOT={a.paths.root} {supz_executable('supzcli')}"
+    cli_b = f"ip netns exec {b.netns} env SUPZ_ROOT={b.paths.root} {supz_executable('supzcli')}"
     supz = _supz()
     return [
         f"HA demo up: host a ({a.address}, MASTER) and host b ({b.address}, BACKUP), VIP {VIP}",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from supz.errors import ConfigError
+from supz.executables import supz_executable
 from supz.fsutil import atomic_write, file_lock
 from supz.host.adapt import adapt_supervisord_conf
 from supz.paths import HostPaths
@@ -79,7 +80,7 @@ def init_host(paths: HostPaths, options: InitOptions) -> InitReport:
         atomic_write(paths.manifest, json.dumps(Manifest(host=options.host, op="init").as_dict(), indent=1))
         report.did(f"wrote {paths.manifest} (generation 0)")
     _write_new(paths.host_programs / "supz-sync.conf",
-               render("sync-program.conf.j2", paths, supz=Path(sys.executable).parent / "supz"), report)
+               render("sync-program.conf.j2", paths, supz=supz_executable()), report)
     if paths.is_real_host and paths.supervisord_conf != paths.own_supervisord_conf:
         adapt_real_host(paths, report)
     else:
