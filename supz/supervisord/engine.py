@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from supervisor.http import NOT_DONE_YET
@@ -75,7 +75,6 @@ class Outcome:
     ok: bool = True
     status: str = ""
     message: str = ""
-    processes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "status": self.status, "message": self.message}
