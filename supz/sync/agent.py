@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from supz.errors import SupzError, SyncRefused
+from supz.fsutil import write_quick
 from supz.paths import HostPaths
 from supz.sync import layout
 from supz.sync.arrival import Arrival
 from supz.sync.landing import Landing
 from supz.sync.manifests import scan_checksums
-from supz.sync.state import write_quick
 
 PROTOCOL = 1
 _HOOK_REQUEST = re.compile(

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from contextlib import suppress
 
+from supz.fsutil import write_quick
 from supz.paths import HostPaths
-from supz.sync.state import write_quick
 
 MAX_STATES = 256
 
