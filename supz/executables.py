@@ -1,5 +1,6 @@
 """Where supz's own programs are: the console scripts installed with it (supz, supzcli,
-supz-check) and supervisord, which must run from the same environment to load the extension."""
+supz-check), for what runs them from outside this process (sup_run.sh, keepalived, the
+syncer's program, a peer over ssh, the demo)."""
 
 from __future__ import annotations
 
