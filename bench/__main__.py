@@ -26,7 +26,8 @@ SCENARIOS = ("lifecycle", "status", "stall", "sync", "health")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench", description="supz against stock supervisor, side by side.")
-    parser.add_argument("--programs", type=int, default=1000, help="programs for activation, deactivation, park, unpark")
+    parser.add_argument("--programs", type=int, default=1000,
+                        help="programs for activation, deactivation, park, unpark")
     parser.add_argument("--status-programs", type=int, default=2000, help="programs for the status case")
     parser.add_argument("--stall-programs", type=int, nargs="+", default=[1000, 2000],
                         help="program counts for the stall case (the longest getState wait during activation)")

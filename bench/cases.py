@@ -7,6 +7,7 @@ run is checked after its clock stops: all programs RUNNING (or all gone), none m
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -219,12 +220,12 @@ def lifecycle(fleet: Fleet, count: int, repeat: int, log: Callable[[str], None])
     runs = {k: [] for k in ("park", "unpark", "stock_park", "stock_unpark")}
     for attempt in range(1, repeat + 1):
         name = names[(attempt * 7919) % count]
-        runs["park"].append(_timed(lambda: ours.run("supzcli", "stop", name)))
+        runs["park"].append(_timed(functools.partial(ours.run, "supzcli", "stop", name)))
         if ours.registry().get(name).state is not EntryState.PARKED or name in _processes(ours):
             raise BenchError(f"supzcli stop {name} did not park and unload it")
-        runs["unpark"].append(_timed(lambda: ours.run("supzcli", "start", name)))
+        runs["unpark"].append(_timed(functools.partial(ours.run, "supzcli", "start", name)))
         _expect_running(ours, names)
-        runs["stock_park"].append(_timed(lambda: stock_park(stock, name)))
+        runs["stock_park"].append(_timed(functools.partial(stock_park, stock, name)))
         if name in _processes(stock):
             raise BenchError(f"stock park of {name} left it loaded")
         runs["stock_unpark"].append(stock_unpark(stock, name))
@@ -280,6 +281,23 @@ def _status_lines(host: BenchHost, program: str, count: int) -> None:
         raise BenchError(f"{program} status showed {running} RUNNING lines, expected {count}")
 
 
+def _sync_singles(r: dict[str, Any]) -> Summary:
+    return Summary.of(v / 1000 for v in r["single_ms"])
+
+
+def _sync_p99(r: dict[str, Any]) -> Summary:
+    p99 = r["single_p99_ms"] / 1000
+    return Summary(p99, p99, r["single_max_ms"] / 1000, (p99,))
+
+
+def _sync_burst(r: dict[str, Any]) -> Summary:
+    return Summary.of(r["bursts_s"]) if r["bursts_s"] else Summary.of([r["burst_from_last_write_s"]])
+
+
+def _sync_burst_first(r: dict[str, Any]) -> Summary:
+    return Summary.of([r["burst_from_first_write_s"]])
+
+
 def sync_rows(data: dict[str, Any]) -> list[CaseResult]:
     """The registry-sync figures (bench/sync_bench.py) as rows of the one table: supz against lsyncd
     at delay = 0, over the same transport, in the same run. Ratio = lsyncd / supz, target 1.0."""
@@ -290,23 +308,21 @@ def sync_rows(data: dict[str, Any]) -> list[CaseResult]:
         if not supz or not lsyncd:
             continue
         where = "a local folder" if transport == "local" else "rsync over ssh"
-        singles = (lambda r: Summary.of(v / 1000 for v in r["single_ms"])) if supz["single_ms"] else None
-        p99 = (lambda r: Summary(r["single_p99_ms"] / 1000, r["single_p99_ms"] / 1000, r["single_max_ms"] / 1000,
-                                 (r["single_p99_ms"] / 1000,)))
-        rows.append(CaseResult(f"sync-{transport}-p99", f"sync: one changed entry visible on the peer, p99 ({transport})",
-                               p99(supz), p99(lsyncd), 1.0, f"supz sync run to {where} (max in the range)",
+        rows.append(CaseResult(f"sync-{transport}-p99",
+                               f"sync: one changed entry visible on the peer, p99 ({transport})",
+                               _sync_p99(supz), _sync_p99(lsyncd), 1.0, f"supz sync run to {where} (max in the range)",
                                f"lsyncd delay = 0 to {where}"))
-        if singles is not None:
+        if supz["single_ms"]:
             rows.append(CaseResult(f"sync-{transport}-p50", f"sync: one changed entry, p50 and range ({transport})",
-                                   singles(supz), singles(lsyncd), None, f"supz sync run to {where}",
+                                   _sync_singles(supz), _sync_singles(lsyncd), None, f"supz sync run to {where}",
                                    f"lsyncd delay = 0 to {where}"))
-        burst = lambda r: Summary.of(r["bursts_s"]) if r["bursts_s"] else Summary.of([r["burst_from_last_write_s"]])
-        rows.append(CaseResult(f"sync-{transport}-burst", f"sync: {supz['burst']} changed entries until the peer converges ({transport})",
-                               burst(supz), burst(lsyncd), 1.0, "from the burst's last write",
+        rows.append(CaseResult(f"sync-{transport}-burst",
+                               f"sync: {supz['burst']} changed entries until the peer converges ({transport})",
+                               _sync_burst(supz), _sync_burst(lsyncd), 1.0, "from the burst's last write",
                                "from the burst's last write"))
-        first = lambda r: Summary.of([r["burst_from_first_write_s"]])
-        rows.append(CaseResult(f"sync-{transport}-burst-first", f"sync: the same burst, from its first write ({transport})",
-                               first(supz), first(lsyncd), None,
+        rows.append(CaseResult(f"sync-{transport}-burst-first",
+                               f"sync: the same burst, from its first write ({transport})",
+                               _sync_burst_first(supz), _sync_burst_first(lsyncd), None,
                                "includes the registry transaction writing and fsyncing 1000 entries",
                                "lsyncd copies files while they are written"))
     return rows
@@ -338,7 +354,7 @@ def stall(fleet: Fleet, counts: list[int], repeat: int, log: Callable[[str], Non
         runs: dict[str, list[float]] = {"supz": [], "stock": [], "act": []}
         for attempt in range(1, repeat + 1):
             probe = Probe(ours)
-            runs["act"].append(_timed(lambda: supz_activate(ours)))
+            runs["act"].append(_timed(functools.partial(supz_activate, ours)))
             runs["supz"].append(probe.stop())
             _expect_running(ours, names)
             supz_deactivate(ours)

@@ -106,14 +106,16 @@ class BenchHost:
     def client(self) -> SupervisorClient:
         return SupervisorClient(f"unix://{self.paths.socket}")
 
-    def run(self, program: str, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def run(self, program: str, *args: str, check: bool = True,
+            timeout: float = 900) -> subprocess.CompletedProcess[str]:
         """Run one of the venv's commands against this host, as an operator would type it."""
         command = [str(BIN / program), *args]
         if program == "supervisorctl":
             command[1:1] = ["-c", str(self.conf)]
         result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
         if check and result.returncode not in (0,):
-            raise BenchError(f"{program} {' '.join(args)} exited {result.returncode}: {(result.stdout + result.stderr).strip()[-400:]}")
+            output = (result.stdout + result.stderr).strip()[-400:]
+            raise BenchError(f"{program} {' '.join(args)} exited {result.returncode}: {output}")
         return result
 
     def registry(self) -> Registry:

@@ -92,7 +92,8 @@ def markdown(results: Sequence[CaseResult], machine: Machine, repeat: int, when:
         "# Benchmark results",
         "",
         f"Taken {when} with `{command}` on {machine.line()}.",
-        f"Each supervisor case ran {repeat} times on both sides; ratio = the comparison's median / supz's (higher is better).",
+        f"Each supervisor case ran {repeat} times on both sides; "
+        "ratio = the comparison's median / supz's (higher is better).",
         "",
         "| " + " | ".join(HEADER[:-1] + ["verdict"]) + " |",
         "|" + "---|" * len(HEADER),

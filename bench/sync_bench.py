@@ -21,9 +21,8 @@ as root with a throwaway key, on loopback only).
 
 from __future__ import annotations
 
-from typing import Any
-
 import argparse
+import functools
 import json
 import os
 import shlex
@@ -38,6 +37,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -277,7 +277,7 @@ def measure(side: Side, entries: int, singles: int, burst: int, bursts: int) -> 
         name = f"one{i:05d}"
         side.write_one(name)
         t0 = time.perf_counter()
-        latency = (wait_for(lambda: side.seen(name)) - t0) * 1000
+        latency = (wait_for(functools.partial(side.seen, name)) - t0) * 1000
         if i >= WARMUP:
             latencies.append(latency)
         time.sleep(0.1)
@@ -293,7 +293,7 @@ def measure(side: Side, entries: int, singles: int, burst: int, bursts: int) -> 
         start = time.perf_counter()
         side.write_many(names)
         written = time.perf_counter()
-        done = wait_for(lambda: side.seen(names[-1]) and all(side.seen(n) for n in names), timeout=300)
+        done = wait_for(lambda names=names: side.seen(names[-1]) and all(side.seen(n) for n in names), timeout=300)
         firsts.append(done - start)
         lasts.append(done - written)
     if firsts:

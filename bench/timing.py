@@ -78,10 +78,12 @@ class LogWatch:
             self._read()
             broken = sorted(wanted & set(self.failed))
             if broken:
-                raise TimeoutError(f"{len(broken)} program(s) failed to start, e.g. {broken[0]} ({self.failed[broken[0]]})")
+                raise TimeoutError(
+                    f"{len(broken)} program(s) failed to start, e.g. {broken[0]} ({self.failed[broken[0]]})")
             missing = wanted - set(self.running)
             if not missing:
                 return max(self.running[n] for n in wanted)
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(missing)} program(s) not RUNNING after {timeout:g}s, e.g. {sorted(missing)[0]}")
+                raise TimeoutError(
+                    f"{len(missing)} program(s) not RUNNING after {timeout:g}s, e.g. {sorted(missing)[0]}")
             time.sleep(0.1)

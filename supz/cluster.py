@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from supz.config import ConfigFile, load_config, read_config
@@ -24,8 +24,8 @@ from supz.paths import HostPaths
 from supz.registry import Registry
 from supz.role import HA_ROLE, read_role
 from supz.supervisord.client import SupervisorClient
-from supz.sync.settings import DAEMON, LOCAL, Peer, SyncSettings, load_sync_settings
 from supz.sync.problems import sync_problems
+from supz.sync.settings import DAEMON, LOCAL, Peer, SyncSettings, load_sync_settings
 from supz.sync.state import read_status
 
 STATUS_TIMEOUT = 10.0

@@ -23,7 +23,8 @@ _SAFE_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 
 def _check_line(value: str, what: str) -> None:
     if any(ch in value for ch in "\n\r\0"):
-        raise ConfigError(f"{what} {value!r} holds a line break or NUL: it cannot be written to a config file", thing=value)
+        raise ConfigError(f"{what} {value!r} holds a line break or NUL: it cannot be written to a config file",
+                          thing=value)
 
 
 def shell_quote(value: object) -> str:

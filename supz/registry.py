@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from supz import quarantine
 from supz.audit import Who, now_iso
@@ -269,7 +270,7 @@ class Registry:
         after = self._apply(journal, before)
         return Change(op, tuple(list(moves) + removes), before.generation, after.generation)
 
-    def _apply(self, journal: dict, before: Manifest) -> Manifest:
+    def _apply(self, journal: dict[str, Any], before: Manifest) -> Manifest:
         staging = self.paths.registry / STAGING
         changed: list[str] = []
         for name, state_value in journal["moves"].items():
@@ -291,14 +292,14 @@ class Registry:
         times = dict(before.changed)
         when = journal.get("time") or now_iso()
         for name in changed:
-            state = self._find(name)
+            found = self._find(name)
             times.pop(name, None)
-            if state is None:
+            if found is None:
                 entries.pop(name, None)
             else:
                 times[name] = when
-                text = self.entry_path(name, state).read_text(encoding="utf-8")
-                entries[name] = {"state": state.value, "sha256": sha256_text(text)}
+                text = self.entry_path(name, found).read_text(encoding="utf-8")
+                entries[name] = {"state": found.value, "sha256": sha256_text(text)}
         who = Who.from_dict(journal.get("who"))
         manifest = Manifest(
             generation=int(journal["generation_before"]) + 1,

@@ -76,7 +76,8 @@ class SupzHost:
         result = subprocess.run(command, env=self.env, capture_output=True, text=True, input=input,
                                 timeout=timeout, check=False)
         if check and result.returncode != 0:
-            raise AssertionError(f"{program} {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
+            raise AssertionError(
+                f"{program} {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
         return result
 
     def supz(self, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:

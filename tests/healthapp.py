@@ -1,9 +1,9 @@
 """A tiny HTTP application for the health tests: `healthapp.py PORT FLAGDIR`.
 
 It answers 200 "ok" until a flag file in FLAGDIR tells this process (by pid), every process of
-its network namespace (`net-NNN`, see `netns_flag`) or every process (`all`) to misbehave: `500` answers 500, `hang` accepts and never answers, `noaccept`
-closes its listening socket. A restarted process has a new pid, so a pid flag breaks one
-process only.
+its network namespace (`net-NNN`, see `netns_flag`) or every process (`all`) to misbehave:
+`500` answers 500, `hang` accepts and never answers, `noaccept` closes its listening socket.
+A restarted process has a new pid, so a pid flag breaks one process only.
 """
 
 from __future__ import annotations

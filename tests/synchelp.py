@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -201,7 +201,8 @@ def _check_logs(paths: HostPaths, layout: AppLayout, processes: list[Any], found
             elif logfile in seen:
                 found.add("D", f"{process.name}: {stream}_logfile {logfile} is shared with another log")
             seen.add(logfile)
-            if getattr(process, f"{stream}_logfile_maxbytes") <= 0 or getattr(process, f"{stream}_logfile_backups") <= 0:
+            maxbytes = getattr(process, f"{stream}_logfile_maxbytes")
+            if maxbytes <= 0 or getattr(process, f"{stream}_logfile_backups") <= 0:
                 found.add("D", f"{process.name}: {stream} log has no rotation ({stream}_logfile_maxbytes and "
                                f"{stream}_logfile_backups must be > 0)")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from supz.apps.conventions import RELEASES, AppLayout, validate_version, version_problem
 from supz.errors import ConfigError, StorageError, UnknownEntry
-from supz.fsutil import fsync_dir
+from supz.fsutil import fsync_dir, replace_symlink
 
 
 @dataclass(frozen=True)
@@ -74,13 +74,9 @@ def _relink(layout: AppLayout, link: Path, version: str | None) -> None:
         if version is None:
             if os.path.lexists(link):
                 os.unlink(link)
+            fsync_dir(layout.path)
         else:
-            temporary = link.with_name(f".{link.name}.{os.getpid()}.new")
-            if os.path.lexists(temporary):
-                os.unlink(temporary)
-            os.symlink(f"{RELEASES}/{version}", temporary)
-            os.replace(temporary, link)
-        fsync_dir(layout.path)
+            replace_symlink(link, f"{RELEASES}/{version}")
     except OSError as exc:
         raise StorageError(f"cannot switch {link} to {version}: {exc.strerror}", thing=str(link)) from exc
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -19,11 +17,12 @@ from supz.apps.conventions import AppLayout, instances_problem, process_names
 from supz.apps.health import command_argv, validate_url
 from supz.apps.settings import AppSettings
 from supz.errors import ConfigError, EntryExists, StorageError
+from supz.executables import supz_executable
 from supz.fsutil import atomic_write
-from supz.paths import HostPaths
 from supz.health.settings import KEYS as HEALTH_KEYS
 from supz.health.settings import PREFIX as HEALTH_PREFIX
 from supz.health.settings import load_health, raw_keys, targets
+from supz.paths import HostPaths
 from supz.programfile import parse_program_text
 from supz.quoting import split_command, supervisor_value
 from supz.templating import render
@@ -64,6 +63,24 @@ def parse_env(pairs: Iterable[str]) -> tuple[tuple[str, str], ...]:
     return tuple(result.items())
 
 
+def _program_path(layout: AppLayout, program: str) -> Path:
+    """Where a program word points: itself when absolute, else inside the release (C)."""
+    if os.path.isabs(program):
+        return Path(program)
+    relative = PurePosixPath(program)
+    if ".." in relative.parts:
+        raise ConfigError(f"--command {program!r}: a program inside the release may not use '..'", thing=program)
+    return layout.current / relative
+
+
+def _existing_file(layout: AppLayout, program: str) -> Path | None:
+    try:
+        path = _program_path(layout, program) if program else None
+    except ConfigError:
+        return None
+    return path if path is not None and path.is_file() else None
+
+
 def parse_health(pairs: Iterable[str]) -> tuple[tuple[str, str], ...]:
     """`--health KEY=VALUE` words (KEY: url, tcp, cmd, fails, exhausted...) into pairs."""
     result: dict[str, str] = {}
@@ -90,21 +107,26 @@ def _health_lines(options: AppOptions) -> list[str]:
 
 
 def program_argv(layout: AppLayout, command: str) -> list[str]:
-    """The command's argument list; a relative program is a path inside the release (C)."""
-    argv = split_command(command, "--command")
-    program = argv[0]
-    if not os.path.isabs(program):
-        relative = PurePosixPath(program)
-        if ".." in relative.parts:
-            raise ConfigError(f"--command {program!r}: a program inside the release may not use '..'", thing=program)
-        argv[0] = str(layout.current / relative)
+    """The command's argument list; a relative program is a path inside the release (C).
+
+    The command is a line split as supervisor splits it (quote a word that holds spaces). A value
+    that as a whole names an existing file is that one program, spaces and all; an unquoted path
+    with spaces followed by arguments is refused with the line that works, not left to fail at start.
+    """
+    whole = _existing_file(layout, command.strip())
+    if whole is not None:
+        return [str(whole)]
+    words = split_command(command, "--command")
+    argv = [str(_program_path(layout, words[0])), *words[1:]]
+    if not Path(argv[0]).exists():
+        for end in range(len(words), 1, -1):
+            candidate = " ".join(words[:end])
+            if _existing_file(layout, candidate) is not None:
+                line = shlex.join([candidate, *words[end:]])
+                raise ConfigError(f"--command {command!r}: there is no program {words[0]!r}, but there is "
+                                  f"{candidate!r}: quote a path with spaces, as in the command line {line}",
+                                  thing=words[0])
     return argv
-
-
-def supz_executable() -> str:
-    """The `supz` of the environment rendering the script; sup_run.sh falls back to PATH."""
-    found = shutil.which("supz", path=str(Path(sys.executable).parent)) or shutil.which("supz")
-    return os.path.abspath(found) if found else "supz"
 
 
 def render_program(paths: HostPaths, layout: AppLayout, options: AppOptions, settings: AppSettings) -> str:
@@ -174,7 +196,7 @@ def render_sup_run(paths: HostPaths, layout: AppLayout, options: AppOptions) -> 
         paths,
         app=layout.name,
         app_dir=str(layout.path),
-        supz=supz_executable(),
+        supz=str(supz_executable()),
         health_url=options.health_url or "",
         health_cmd=options.health_cmd or "",
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,7 +39,8 @@ def _finish(ctx: click.Context, report: Report, printed: bool = False) -> None:
 @app.command("init")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--command", "command", required=True,
-              help="Command line; a relative program is a path inside the release (e.g. 'bin/server --port 80').")
+              help="Command line; a relative program is a path inside the release (e.g. 'bin/server --port 80'). "
+                   "Quote a program path that holds spaces, unless it is the whole command.")
 @click.option("--numprocs", default=1, show_default=True, type=int, help="Instances: NAME_01, NAME_02, ...")
 @click.option("--user", default=None, help="Run the processes as this user.")
 @click.option("--env", "env_pairs", multiple=True, metavar="K=V", help="Environment variable (repeatable).")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import subprocess
 import sys
 from pathlib import Path
@@ -12,12 +11,13 @@ import click
 
 from supz.cli.env import Env, pass_env
 from supz.errors import ConfigError, ExitCode
+from supz.executables import supz_executable
 from supz.failover.check import check as run_check
 from supz.failover.fifo import open_fifo, run_fifo
-from supz.failover.keepalived import render_keepalived, script_security_problems, supz_executable
+from supz.failover.keepalived import render_keepalived, script_security_problems
+from supz.failover.pull import pull_if_newer
 from supz.failover.settings import load_failover_settings
 from supz.failover.transitions import Announcement, TransitionResult, announce, own_sequence, reconcile
-from supz.failover.pull import pull_if_newer
 from supz.fsutil import atomic_write
 from supz.role import ROLES
 
@@ -121,7 +121,8 @@ def log_cmd(env: Env, count: int, as_json: bool) -> None:
 @pass_env
 def thaw(env: Env) -> None:
     """End a flapping freeze and a hold-down: this host may become MASTER again."""
-    from supz.failover.damping import read_damping, thaw as thaw_damping
+    from supz.failover.damping import read_damping
+    from supz.failover.damping import thaw as thaw_damping
 
     before = read_damping(env.paths)
     thaw_damping(env.paths)

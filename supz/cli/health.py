@@ -50,12 +50,10 @@ def status(ctx: click.Context, env: Env, as_json: bool) -> None:
             click.echo("the health daemon is not running (no fresh state in "
                        f"{env.paths.health_state}): supervisord runs it as supz-health", err=True)
         ctx.exit(ExitCode.NOT_RUNNING)
-        return
     if not state.get("acting"):
         if not as_json:
             click.echo(f"idle: this host is {state.get('role') or 'unknown'}; applications are probed on the MASTER")
         ctx.exit(ExitCode.OK)
-        return
     unhealthy = False
     lines = []
     apps = state.get("apps", {})

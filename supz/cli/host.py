@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import platform
-import shutil
 from pathlib import Path
 
 import click
@@ -15,6 +13,7 @@ from supz import quarantine
 from supz.audit import AuditLog, AuditRecord, current_who
 from supz.cli.env import Env, pass_env
 from supz.errors import ExitCode, SupzError
+from supz.executables import supz_executable
 from supz.host import daemon, distro
 from supz.host.layout import InitOptions, init_host, registry_includes
 from supz.programfile import read_program_file
@@ -146,8 +145,9 @@ def _demo_samples() -> Path:
 @click.option("--no-shell", is_flag=True, help="Set up and start, but do not open the shell.")
 @click.option("--ha", is_flag=True, help="Two hosts in network namespaces with keepalived and the syncer (root).")
 @click.option("--down", "tear_down", is_flag=True, help="With --ha: stop the pair and remove it.")
+@pass_env
 @click.pass_context
-def demo(ctx: click.Context, no_shell: bool, ha: bool, tear_down: bool) -> None:
+def demo(ctx: click.Context, env: Env, no_shell: bool, ha: bool, tear_down: bool) -> None:
     """A local host under --root with sample applications, supervisord started, supzcli opened.
 
     With --ha: a pair of hosts (a MASTER, b BACKUP) in network namespaces under --root
@@ -162,7 +162,6 @@ def demo(ctx: click.Context, no_shell: bool, ha: bool, tear_down: bool) -> None:
         for line in lines:
             click.echo(line)
         return
-    env = ctx.find_object(Env)
     paths = env.paths
     if paths.is_real_host:
         raise click.UsageError("the demo needs its own --root (a folder), not /")
@@ -182,7 +181,7 @@ def demo(ctx: click.Context, no_shell: bool, ha: bool, tear_down: bool) -> None:
     click.echo(f"demo host at {paths.root}; stop it with: supz --root {paths.root} down")
     if no_shell:
         return
-    supzcli = shutil.which("supzcli", path=os.path.dirname(os.path.abspath(sys.argv[0]))) or "supzcli"
+    supzcli = str(supz_executable("supzcli"))
     os.environ["SUPZ_ROOT"] = str(paths.root)
     os.execv(supzcli, [supzcli])
 

@@ -13,11 +13,12 @@ from supz.role import ROLES, read_role, write_role
 
 @click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help='Print {"role": ROLE} instead.')
+@pass_env
 @click.pass_context
-def role(ctx: click.Context, as_json: bool) -> None:
+def role(ctx: click.Context, env: Env, as_json: bool) -> None:
     """Show this host's role (MASTER, BACKUP, FAULT, STOP or unknown)."""
     if ctx.invoked_subcommand is None:
-        current = read_role(ctx.find_object(Env).paths)
+        current = read_role(env.paths)
         click.echo(json.dumps({"role": current}) if as_json else current)
 
 
@@ -28,7 +29,8 @@ def set_(env: Env, value: str) -> None:
     """Write the role file by hand. It does not start or stop anything by itself."""
     before = read_role(env.paths)
     now = write_role(env.paths, value)
-    AuditLog(env.paths.audit_log).append(AuditRecord("role set", [now], f"ok: {before} -> {now}", current_who(env.config.host)))
+    record = AuditRecord("role set", [now], f"ok: {before} -> {now}", current_who(env.config.host))
+    AuditLog(env.paths.audit_log).append(record)
     click.echo(f"role: {before} -> {now}")
 
 

@@ -21,7 +21,8 @@ def _row(view: dict) -> str:  # type: ignore[type-arg]
             f"{view['generation']:>5}  {lags}")
 
 
-HEADER = f"{'host':<16} {'role':<8} {'vip':<4} {'sv':<5} {'active':>6} {'parked':>6} {'running':>7} {'unhealthy':>9} {'gen':>5}  sync"
+HEADER = (f"{'host':<16} {'role':<8} {'vip':<4} {'sv':<5} {'active':>6} {'parked':>6} {'running':>7} "
+          f"{'unhealthy':>9} {'gen':>5}  sync")
 
 
 @click.command()

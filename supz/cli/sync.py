@@ -20,6 +20,7 @@ from supz.sync.settings import load_sync_settings
 from supz.sync.state import PeerStatus, SyncStatus, daemon_alive, read_status
 from supz.templating import render
 
+
 @click.group()
 def sync() -> None:
     """Keep the standby's registry equal to this MASTER's (inotify + rsync)."""

@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    from supz.errors import ExitCode
     from supz.config import read_config
+    from supz.errors import ExitCode
     from supz.failover.settings import load_failover_settings
     from supz.paths import resolve_root
 

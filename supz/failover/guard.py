@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 
-from supz.errors import ConfigError, PolicyRefused
 from supz.config import read_config
+from supz.errors import ConfigError, PolicyRefused
 from supz.failover.settings import load_failover_settings
 from supz.paths import HostPaths
 from supz.role import HA_ROLE, read_role

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import math
 import stat
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from supz.errors import ConfigError
+from supz.executables import supz_executable
 from supz.failover.settings import FailoverSettings
 from supz.paths import HostPaths
 from supz.templating import render
-
-
-def supz_executable() -> Path:
-    return Path(sys.executable).parent / "supz"
 
 
 def script_security_problems(executable: Path) -> list[str]:

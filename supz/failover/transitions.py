@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from supz.audit import AuditLog, AuditRecord, current_who
+from supz.audit import AuditLog, AuditRecord, current_who, now_iso
 from supz.config import read_config
 from supz.errors import StorageError, SupervisordDown, SupzError
 from supz.failover.damping import after_transition
@@ -24,7 +24,6 @@ from supz.failover.settings import load_failover_settings
 from supz.fsutil import atomic_write, file_lock
 from supz.host.leftovers import find_leftovers, sweep
 from supz.paths import HostPaths
-from supz.registry import now_iso
 from supz.role import HA_ROLE, ROLES, read_role, write_role
 from supz.supervisord.client import SupervisorClient, context
 

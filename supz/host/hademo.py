@@ -12,7 +12,6 @@ import platform
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 from supz.audit import current_who
 from supz.config import set_options
 from supz.errors import ConfigError, OperationFailed, PolicyRefused
+from supz.executables import supz_executable
 from supz.host.layout import InitOptions, init_host
 from supz.paths import HostPaths
 from supz.programfile import read_program_file
@@ -42,7 +42,8 @@ class DemoHost:
     def run(self, argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(["ip", "netns", "exec", self.netns, *argv], capture_output=True, text=True, check=False)
         if check and done.returncode != 0:
-            raise OperationFailed(f"{self.name}: {' '.join(argv[:3])}...: {(done.stderr or done.stdout).strip()[-300:]}")
+            output = (done.stderr or done.stdout).strip()[-300:]
+            raise OperationFailed(f"{self.name}: {' '.join(argv[:3])}...: {output}")
         return done
 
 
@@ -54,7 +55,7 @@ def _hosts(base: Path) -> list[DemoHost]:
 
 
 def _supz() -> str:
-    return str(Path(sys.executable).parent / "supz")
+    return str(supz_executable())
 
 
 def _ip(*args: str) -> None:
@@ -159,8 +160,8 @@ def up(base: Path, samples: Path, say: Callable[[str], None]) -> list[str]:
     except BaseException:
         down(base)
         raise
-    cli = f"ip netns exec {a.netns} env SUPZ_ROOT={a.paths.root} {Path(sys.executable).parent / 'supzcli'}"
-    cli_b = f"ip netns exec {b.netns} env SUPZ_ROOT={b.paths.root} {Path(sys.executable).parent / 'supzcli'}"
+    cli = f"ip netns exec {a.netns} env SUPZ_ROOT={a.paths.root} {supz_executable('supzcli')}"
+    cli_b = f"ip netns exec {b.netns} env SUPZ_ROOT={b.paths.root} {supz_executable('supzcli')}"
     supz = _supz()
     return [
         f"HA demo up: host a ({a.address}, MASTER) and host b ({b.address}, BACKUP), VIP {VIP}",

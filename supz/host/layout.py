@@ -5,11 +5,11 @@ from __future__ import annotations
 import grp
 import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from supz.errors import ConfigError
+from supz.executables import supz_executable
 from supz.fsutil import atomic_write, file_lock
 from supz.host import distro
 from supz.host.adapt import adapt_supervisord_conf
@@ -71,31 +71,26 @@ def init_host(paths: HostPaths, options: InitOptions) -> InitReport:
         try:
             grp.getgrnam(options.socket_group)
         except KeyError as exc:
-            raise ConfigError(f"no such group {options.socket_group!r} for the socket", thing=options.socket_group) from exc
+            raise ConfigError(f"no such group {options.socket_group!r} for the socket",
+                              thing=options.socket_group) from exc
     real = paths.is_real_host and paths.supervisord_conf != paths.own_supervisord_conf
     dist = distro.detect(paths)
     if real:
         # Before anything is written: every way the distribution starts supervisord must load supz.
         distro.require_importable(dist.supervisord if dist else DISTRIBUTION_SUPERVISORD)
     report = InitReport()
-    _version_registry(paths, report)
-    for folder in paths.folders():
-        if not folder.is_dir():
-            folder.mkdir(parents=True, exist_ok=True)
-            report.did(f"created {folder}/")
-    # The registry holds program files that may carry secrets in their environment.
-    os.chmod(paths.registry, 0o750)
+    make_folders(paths, report)
     _write_new(paths.config_file, render("supz.conf.j2", paths, host=options.host, ha=options.ha), report)
     if not paths.manifest.exists():
         atomic_write(paths.manifest, json.dumps(Manifest(host=options.host, op="init").as_dict(), indent=1))
         report.did(f"wrote {paths.manifest} (generation 0)")
     _write_new(paths.host_programs / "supz-sync.conf",
-               render("sync-program.conf.j2", paths, supz=Path(sys.executable).parent / "supz"), report)
+               render("sync-program.conf.j2", paths, supz=supz_executable()), report)
     _write_new(paths.host_programs / "supz-health.conf",
-               render("health-program.conf.j2", paths, supz=Path(sys.executable).parent / "supz"), report)
+               render("health-program.conf.j2", paths, supz=supz_executable()), report)
     if options.ha:
         _write_new(paths.host_programs / "supz-watchdog.conf",
-                   render("watchdog-program.conf.j2", paths, supz=Path(sys.executable).parent / "supz"), report)
+                   render("watchdog-program.conf.j2", paths, supz=supz_executable()), report)
     if dist is not None:
         report.changes.extend(distro.install(paths, dist, minfds=MINFDS, socket_group=options.socket_group))
     elif real:
@@ -114,6 +109,17 @@ def init_host(paths: HostPaths, options: InitOptions) -> InitReport:
             _stop_including_the_registry(paths, report)
         _write_new(paths.own_supervisord_conf, text, report)
     return report
+
+
+def make_folders(paths: HostPaths, report: InitReport) -> None:
+    """Every folder of a host, the registry a symlink to a version folder (what the unit tests' host is)."""
+    _version_registry(paths, report)
+    for folder in paths.folders():
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            report.did(f"created {folder}/")
+    # The registry holds program files that may carry secrets in their environment.
+    os.chmod(paths.registry, 0o750)
 
 
 def registry_includes(paths: HostPaths) -> tuple[str, ...]:

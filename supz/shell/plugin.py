@@ -9,9 +9,8 @@ controller (`ctl.get_server_proxy`), as supervisor's own plugins do.
 
 from __future__ import annotations
 
-import json
-
 import functools
+import json
 from collections.abc import Callable
 from typing import Any
 

@@ -73,7 +73,8 @@ class RpcClient:
             if fault.faultCode >= 1000:
                 raise error_for(fault.faultCode, message) from fault
             if fault.faultCode == 1 and namespace == "supz":  # UNKNOWN_METHOD
-                raise SupzError(f"supervisord at {self.serverurl} has no supz.{method} (extension not loaded, or older than this client)") from fault
+                raise SupzError(f"supervisord at {self.serverurl} has no supz.{method} "
+                                "(extension not loaded, or older than this client)") from fault
             raise SupervisorFault(message, fault.faultCode) from fault
         except xmlrpclib.ProtocolError as exc:
             if exc.errcode == 401:

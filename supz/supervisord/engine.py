@@ -15,7 +15,7 @@ from __future__ import annotations
 import select
 import time
 from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from supervisor.http import NOT_DONE_YET
@@ -125,7 +125,6 @@ class Outcome:
     ok: bool = True
     status: str = ""
     message: str = ""
-    processes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "status": self.status, "message": self.message}
@@ -139,7 +138,8 @@ class ProcessTable:
 
     @property
     def groups(self) -> dict[str, Any]:
-        return self.supervisord.process_groups
+        groups: dict[str, Any] = self.supervisord.process_groups
+        return groups
 
     def loaded(self, name: str) -> bool:
         return name in self.supervisord.process_groups

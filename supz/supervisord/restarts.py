@@ -24,7 +24,7 @@ class RestartMethods:
     table: Any
     config: Any
 
-    def restart(self, names: list[str], context: dict[str, Any] | None = None) -> Any:
+    def restart(self, names: list[str] | str, context: dict[str, Any] | None = None) -> Any:
         """Restart programs: `NAME` (every process of it), `NAME:PROC` (one), or `all` (every
         loaded program). A parked application is refused: `start` brings it back."""
         self._update("supz.restart")  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from supervisor.options import make_namespec
 from supervisor.rpcinterface import SupervisorNamespaceRPCInterface
 from supervisor.xmlrpc import Faults
 
-from supz.audit import AuditLog, AuditRecord
+from supz.audit import AuditLog, AuditRecord, Who
 from supz.config import SupzConfig, load_config, read_config
 from supz.errors import InvalidProgramFile, OperationFailed, SupzError, UnknownEntry
 from supz.failover.guard import require_master
@@ -30,7 +30,7 @@ from supz.host.leftovers import mark, sweep
 from supz.names import validate_name
 from supz.paths import HostPaths, resolve_root
 from supz.programfile import ProgramSpec, read_program_file
-from supz.registry import EntryState, Registry, Who
+from supz.registry import EntryState, Registry
 from supz.role import HA_ROLE, read_role
 from supz.supervisord import caller as callers
 from supz.supervisord import gate
@@ -208,11 +208,11 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
 
     def _stop_deadline(self, names: Iterable[str]) -> float:
         waits = [p.config.stopwaitsecs for n in names for p in self.table.processes(n)] or [0]
-        return time.monotonic() + max(waits) + self.config.deadline_margin
+        return time.monotonic() + float(max(waits)) + float(self.config.deadline_margin)
 
     def _start_deadline(self, names: Iterable[str]) -> float:
         secs = [p.config.startsecs for n in names for p in self.table.processes(n)] or [0]
-        return time.monotonic() + max(secs) + self.config.deadline_margin
+        return time.monotonic() + float(max(secs)) + float(self.config.deadline_margin)
 
     def _load_and_start(self, names: list[str], outcomes: dict[str, Outcome], wait: bool) -> Operation:
         """Load each active entry not loaded yet, start every process not running, wait for RUNNING.
@@ -308,7 +308,7 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
 
     # ---- RPC API -------------------------------------------------------------------------
 
-    def park(self, names: list[str], context: dict[str, Any] | None = None) -> Any:
+    def park(self, names: list[str] | str, context: dict[str, Any] | None = None) -> Any:
         """Stop programs and park their entries (one generation step for all); remove their groups."""
         self._update("supz.park")
         wanted = [names] if isinstance(names, str) else list(names)
@@ -355,7 +355,7 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
         finally:
             self._busy.difference_update(names)
 
-    def unpark(self, names: list[str], context: dict[str, Any] | None = None, wait: bool = True) -> Any:
+    def unpark(self, names: list[str] | str, context: dict[str, Any] | None = None, wait: bool = True) -> Any:
         """Bring parked entries back to active and start them; start active ones not running."""
         self._update("supz.unpark")
         ctx = self._context(context, "start", [names] if isinstance(names, str) else list(names))
@@ -500,7 +500,7 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
         finally:
             self._busy.difference_update(scope)
 
-    def remove(self, names: list[str], context: dict[str, Any] | None = None) -> Any:
+    def remove(self, names: list[str] | str, context: dict[str, Any] | None = None) -> Any:
         """Stop programs and delete their entries; the last content is kept under var/lib/supz/removed."""
         self._update("supz.remove")
         ctx = self._context(context, "remove", [names] if isinstance(names, str) else list(names))

@@ -26,7 +26,8 @@ def fresh_copy(spec: ProgramSpec) -> ProgramSpec:
 
     group = spec.group_config
     processes = [copy.copy(config) for config in group.process_configs]
-    return dataclasses.replace(spec, group_config=ProcessGroupConfig(group.options, group.name, group.priority, processes))
+    fresh = ProcessGroupConfig(group.options, group.name, group.priority, processes)
+    return dataclasses.replace(spec, group_config=fresh)
 
 
 class SpecCache:

@@ -25,6 +25,7 @@ import functools
 import heapq
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 _MARK = "_supz_tuned"
@@ -92,7 +93,7 @@ def posix_spawnable(process: Any) -> bool:
     )
 
 
-def _spawn_instead_of_fork(process: Any, fork: Any) -> int:
+def _spawn_instead_of_fork(process: Any, fork: Callable[[], int]) -> int:
     """Stands in for `options.fork()` inside supervisor's spawn: returns the new child's pid."""
     try:
         filename, argv = process.get_execv_args()
@@ -152,7 +153,8 @@ def install(supervisord: Any, *, fast_spawn: bool = True) -> Pacer | None:
         if fast_spawn and hasattr(os, "posix_spawn"):
             _no_inherited_fds(supervisord.options.minfds)
             Subprocess.spawn = _make_spawn(Subprocess.spawn)
-            supervisord.options.logger.info("supz: fast spawn on: posix_spawn for programs without user, directory or umask")
+            supervisord.options.logger.info(
+                "supz: fast spawn on: posix_spawn for programs without user, directory or umask")
         deferring_http_channel.ac_out_buffer_size = max(deferring_http_channel.ac_out_buffer_size, RESPONSE_CHUNK)
         setattr(Subprocess, _MARK, True)
     poller = getattr(supervisord.options, "poller", None)

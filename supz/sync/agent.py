@@ -27,15 +27,16 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from supz.errors import SupzError, SyncRefused
+from supz.fsutil import write_quick
 from supz.paths import HostPaths
 from supz.sync import layout
 from supz.sync.arrival import Arrival
 from supz.sync.landing import Landing
 from supz.sync.manifests import scan_checksums
-from supz.sync.state import write_quick
 
 PROTOCOL = 1
-_HOOK_REQUEST = re.compile(r"(?P<op>hello|state|checksums|commit)(?:\.(?P<spare>v-[0-9a-f]+-[0-9a-f]+))?\.[0-9a-f]{4,32}\.json")
+_HOOK_REQUEST = re.compile(
+    r"(?P<op>hello|state|checksums|commit)(?:\.(?P<spare>v-[0-9a-f]+-[0-9a-f]+))?\.[0-9a-f]{4,32}\.json")
 
 
 class Agent:

@@ -62,7 +62,8 @@ class Arrival:
         return self.spare is not None
 
     def fileno(self) -> int:
-        return self.wm.get_fd()
+        fd: int = self.wm.get_fd()
+        return fd
 
     def poll(self) -> bool:
         """Take in the events queued so far (never blocks); True once everything has landed."""

@@ -11,7 +11,7 @@ import datetime as _dt
 import json
 import secrets
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List
+from typing import Any
 
 from supz.errors import StorageError, UnknownEntry
 from supz.fsutil import atomic_write, file_lock
@@ -25,11 +25,11 @@ class AsideItem:
     id: str
     time: str
     why: str  # "merge" or "resolve" or "push"
-    names: List[str]
+    names: list[str]
     detail: str
     where: str = ""
     reviewed: bool = False
-    copies: Dict[str, str] = field(default_factory=dict)  # name -> path of the set-aside file
+    copies: dict[str, str] = field(default_factory=dict)  # name -> path of the set-aside file
 
     def line(self) -> str:
         where = f" (in {self.where})" if self.where else ""
@@ -40,7 +40,7 @@ def _lock(paths: HostPaths) -> Any:
     return file_lock(paths.locks / "set-aside.lock", timeout=10, what="the set-aside index")
 
 
-def load(paths: HostPaths) -> List[AsideItem]:
+def load(paths: HostPaths) -> list[AsideItem]:
     try:
         data = json.loads(paths.set_aside_index.read_text(encoding="utf-8"))
         return [AsideItem(**{k: v for k, v in item.items() if k in AsideItem.__dataclass_fields__})
@@ -51,13 +51,13 @@ def load(paths: HostPaths) -> List[AsideItem]:
         raise StorageError(f"cannot read {paths.set_aside_index}: {exc}", thing=str(paths.set_aside_index)) from exc
 
 
-def _save(paths: HostPaths, items: List[AsideItem]) -> None:
+def _save(paths: HostPaths, items: list[AsideItem]) -> None:
     paths.set_aside_index.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(paths.set_aside_index, json.dumps({"items": [asdict(i) for i in items]}, indent=1))
 
 
-def add(paths: HostPaths, why: str, names: List[str], detail: str, *, where: str = "",
-        copies: Dict[str, str] | None = None, reviewed: bool = False) -> AsideItem:
+def add(paths: HostPaths, why: str, names: list[str], detail: str, *, where: str = "",
+        copies: dict[str, str] | None = None, reviewed: bool = False) -> AsideItem:
     stamp = _dt.datetime.now(_dt.timezone.utc)
     item = AsideItem(id=f"{stamp:%Y%m%dT%H%M%S}-{secrets.token_hex(2)}", time=stamp.isoformat(timespec="seconds"),
                      why=why, names=sorted(names), detail=detail, where=where, reviewed=reviewed,
@@ -67,11 +67,11 @@ def add(paths: HostPaths, why: str, names: List[str], detail: str, *, where: str
     return item
 
 
-def unreviewed(paths: HostPaths) -> List[AsideItem]:
+def unreviewed(paths: HostPaths) -> list[AsideItem]:
     return [i for i in load(paths) if not i.reviewed]
 
 
-def mark_reviewed(paths: HostPaths, ids: List[str], *, everything: bool = False) -> List[AsideItem]:
+def mark_reviewed(paths: HostPaths, ids: list[str], *, everything: bool = False) -> list[AsideItem]:
     """Mark items reviewed; raise UnknownEntry for an id that is not there."""
     with _lock(paths):
         items = load(paths)

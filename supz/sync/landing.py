@@ -12,25 +12,22 @@ registry with an older one.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime as _dt
 import json
 import os
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from supz import quarantine
 from supz.errors import RegistryCorrupt, StorageError, SupzError, SyncRefused
-from supz.fsutil import file_lock
+from supz.fsutil import file_lock, fsync_together, remove_path, write_quick
 from supz.paths import HostPaths
 from supz.programfile import ENTRY_SUFFIX
 from supz.role import HA_ROLE, read_role
 from supz.sync import layout, lineage
-from supz.sync.state import write_quick
 from supz.sync.manifests import (
     MANIFEST,
     STATES,
@@ -266,15 +263,15 @@ class Landing:
                     raise StorageError(f"cannot list {spare / state}: {exc.strerror}") from exc
         for state, filenames in listed.items():
             for filename in filenames:
-                name = filename[: -len(ENTRY_SUFFIX)] if filename.endswith(ENTRY_SUFFIX) else None
-                meta = new.entries.get(name) if name else None
+                entry = filename[: -len(ENTRY_SUFFIX)] if filename.endswith(ENTRY_SUFFIX) else None
+                meta = new.entries.get(entry) if entry else None
                 if meta is not None and meta["state"] == state:
                     continue
-                if _unlink(os.path.join(root, state, filename)):
+                if remove_path(os.path.join(root, state, filename)):
                     changed_dirs.add(spare / state)
         for leftover in os.listdir(root):
             if leftover not in (*STATES, MANIFEST):
-                _unlink(os.path.join(root, leftover))
+                remove_path(os.path.join(root, leftover))
         touched.append(spare / MANIFEST)
         return touched, changed_dirs
 
@@ -366,72 +363,3 @@ def _audit_set_aside(paths: HostPaths, host: str, sender: str, before: int, afte
         "sync set-aside", [sender], "ok", current_who(host), before, after,
         detail=f"{sender}'s push replaced a registry it never held; the replaced one is kept in {where}"))
 
-
-_flushers: ThreadPoolExecutor | None = None
-SYNCFS_FROM = 64
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _syncfs(path: Path) -> bool:
-    """syncfs(2) on the file system holding `path`; False where libc lacks it."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        syncfs = libc.syncfs
-    except (OSError, AttributeError):
-        return False
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if syncfs(fd) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), str(path))
-    finally:
-        os.close(fd)
-    return True
-
-
-def fsync_together(paths: list[Path]) -> None:
-    """fsync files and folders concurrently: the file system commits them in one journal flush
-    instead of one after the other (the commit's durability costs one round, not six).
-    Past SYNCFS_FROM paths (a burst), one syncfs(2) of the whole file system is cheaper still."""
-    global _flushers
-    if len(paths) >= SYNCFS_FROM:
-        try:
-            if _syncfs(paths[0]):
-                return
-        except OSError as exc:
-            raise StorageError(f"cannot flush {paths[0]}: {exc.strerror}", thing=str(paths[0])) from exc
-    if len(paths) == 1:
-        futures_or_none = None
-    else:
-        if _flushers is None:
-            _flushers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fsync")
-        futures_or_none = [_flushers.submit(_fsync, p) for p in paths]
-    try:
-        if futures_or_none is None:
-            _fsync(paths[0])
-        else:
-            for future in futures_or_none:
-                future.result()
-    except OSError as exc:
-        raise StorageError(f"cannot flush {exc.filename or paths[0]}: {exc.strerror}", thing=str(paths[0])) from exc
-
-
-def _unlink(path: str) -> bool:
-    """Remove a file or folder; False when there was nothing."""
-    try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        raise StorageError(f"cannot remove {path}: {exc.strerror}", thing=path) from exc
-    return True

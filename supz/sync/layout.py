@@ -10,8 +10,6 @@ old ones stay readable until they are collected a while later.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import os
 import secrets
 import shutil
@@ -20,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from supz.errors import StorageError
-from supz.fsutil import fsync_dir
+from supz.fsutil import exchange, fsync_dir, replace_symlink
 from supz.paths import HostPaths
 
 VERSION_PREFIX = "v-"
@@ -30,8 +28,6 @@ HOOK_ANSWERS = "hook"
 VERSION_GRACE_SECONDS = 60.0
 # Spares (assembly directories) abandoned by a crashed sender are removed after this.
 STALE_SPARE_SECONDS = 3600.0
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
 
 
 def new_version_name() -> str:
@@ -55,29 +51,16 @@ def _link_text(paths: HostPaths, version: str) -> str:
 def current_version(paths: HostPaths) -> Path:
     """The real directory `registry` points to now (the registry itself when it is a plain dir)."""
     try:
-        return Path(os.path.realpath(paths.registry, strict=True))
+        # Path.resolve(strict=True), not os.path.realpath(strict=True): that is Python 3.10+.
+        return paths.registry.resolve(strict=True)
     except OSError as exc:
         raise StorageError(f"cannot resolve {paths.registry}: {exc.strerror}", thing=str(paths.registry)) from exc
+    except RuntimeError as exc:  # a symlink loop, before Python 3.13
+        raise StorageError(f"cannot resolve {paths.registry}: {exc}", thing=str(paths.registry)) from exc
 
 
 def is_versioned(paths: HostPaths) -> bool:
     return paths.registry.is_symlink()
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """renameat2(RENAME_EXCHANGE): swap two names atomically. False where the kernel/libc lacks it."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    rc = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    if rc == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-        return False
-    raise StorageError(f"cannot exchange {a} and {b}: {os.strerror(err)}", thing=str(a))
 
 
 def ensure_versioned(paths: HostPaths) -> Path:
@@ -104,7 +87,7 @@ def ensure_versioned(paths: HostPaths) -> Path:
             return target
         placeholder = versions / name
         os.symlink(_link_text(paths, name), placeholder)
-        if not _exchange(registry, placeholder):
+        if not exchange(registry, placeholder):
             os.unlink(placeholder)
             os.rename(registry, target)
             publish(paths, name)
@@ -117,19 +100,14 @@ def ensure_versioned(paths: HostPaths) -> Path:
 
 def publish(paths: HostPaths, version: str) -> None:
     """Point `registry` at `version` with one rename of a new symlink: the atomic step."""
-    tmp = paths.lib / f".registry.{secrets.token_hex(4)}.tmp"
     previous = current_version(paths) if paths.registry.is_symlink() else None
     try:
-        os.symlink(_link_text(paths, version), tmp)
-        os.replace(tmp, paths.registry)
-        fsync_dir(paths.lib)
+        replace_symlink(paths.registry, _link_text(paths, version))
         if previous is not None and previous.name != version:
             # The grace period of a retired version counts from now.
             with contextlib.suppress(OSError):
                 os.utime(previous)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise StorageError(f"cannot switch {paths.registry} to {version}: {exc.strerror}", thing=version) from exc
 
 

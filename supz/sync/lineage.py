@@ -13,20 +13,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 from supz.errors import SupzError
+from supz.fsutil import write_quick
 from supz.paths import HostPaths
 from supz.sync.manifests import State, VersionInfo, read_manifest
-from supz.sync.state import write_quick
 
 MAX_STATES = 256
 MAX_BASES = 64
 PRUNE_SLACK = 16
 
 
-def _read(paths: HostPaths) -> Dict[str, Any]:
+def _read(paths: HostPaths) -> dict[str, Any]:
     try:
         data = json.loads(paths.sync_lineage.read_text(encoding="utf-8"))
         return data if isinstance(data, dict) else {}
@@ -34,14 +35,14 @@ def _read(paths: HostPaths) -> Dict[str, Any]:
         return {}
 
 
-def load(paths: HostPaths) -> List[State]:
+def load(paths: HostPaths) -> list[State]:
     try:
         return [(int(g), str(d)) for g, d in _read(paths).get("states", [])][-MAX_STATES:]
     except (ValueError, TypeError):
         return []
 
 
-def shared_with(paths: HostPaths, peer: str) -> Optional[State]:
+def shared_with(paths: HostPaths, peer: str) -> State | None:
     """The last state this host and `peer` both held (None: never shared one)."""
     try:
         g, d = _read(paths)["shared"][peer]
@@ -54,8 +55,8 @@ def _base_path(paths: HostPaths, state: State) -> Path:
     return paths.sync_bases / f"g{state[0]}-{state[1][:24]}.json"
 
 
-def record(paths: HostPaths, generation: int, digest: str, *, manifest: Optional[Path] = None,
-           peer: Optional[str] = None, also: Sequence[State] = ()) -> None:
+def record(paths: HostPaths, generation: int, digest: str, *, manifest: Path | None = None,
+           peer: str | None = None, also: Sequence[State] = ()) -> None:
     """Remember one state (and `also`, states merged into it); a lost write only costs a needless
     set-aside or a refused merge later, so no fsync."""
     data = _read(paths)
@@ -107,7 +108,7 @@ def _generation_of(name: str) -> int:
         return -1
 
 
-def base(paths: HostPaths, state: State) -> Optional[VersionInfo]:
+def base(paths: HostPaths, state: State) -> VersionInfo | None:
     """The manifest of a shared state, when this host still keeps it."""
     path = _base_path(paths, state)
     try:
@@ -126,7 +127,7 @@ def overrule(paths: HostPaths, peer: str, state: State) -> None:
     write_quick(paths.sync_lineage, json.dumps(data))
 
 
-def overruled(paths: HostPaths, peer: str) -> Optional[State]:
+def overruled(paths: HostPaths, peer: str) -> State | None:
     try:
         g, d = _read(paths)["overrule"][peer]
         return (int(g), str(d))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from supz.errors import RegistryCorrupt, StorageError
 from supz.names import is_valid_name
@@ -26,8 +26,8 @@ from supz.programfile import ENTRY_SUFFIX, sha256_text
 MANIFEST = "manifest.json"
 STATES = ("active", "parked")
 
-Entries = Dict[str, Dict[str, str]]
-State = Tuple[int, str]  # (generation, digest): one state a registry held
+Entries = dict[str, dict[str, str]]
+State = tuple[int, str]  # (generation, digest): one state a registry held
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,8 @@ class VersionInfo:
     entries: Entries
     host: str = ""
     time: str = ""
-    changed: Dict[str, str] = field(default_factory=dict)
-    merge: Optional[Dict[str, Any]] = None
+    changed: dict[str, str] = field(default_factory=dict)
+    merge: dict[str, Any] | None = None
 
     @cached_property
     def digest(self) -> str:
@@ -190,8 +190,8 @@ class Relation(str, Enum):
     FRESH = "fresh"  # the peer holds nothing and never shared a state with this host: fill it
 
 
-def relate(local: State, local_history: List[State], peer: State, peer_history: List[State], *,
-           peer_empty: bool = False, shared: Optional[State] = None) -> Tuple[Relation, Optional[State]]:
+def relate(local: State, local_history: list[State], peer: State, peer_history: list[State], *,
+           peer_empty: bool = False, shared: State | None = None) -> tuple[Relation, State | None]:
     """The relation of two registries and, when they diverged, their newest common state.
 
     A history is the states a host held when it pushed or received (its lineage); `shared` is

@@ -23,7 +23,6 @@ times (UTC, from each host's clock; the host name breaks a tie).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
 
 from supz.sync.manifests import Entries, VersionInfo
 
@@ -39,7 +38,7 @@ class Conflict:
     name: str
     kind: str  # "content" or "removed"
     kept: str  # LOCAL or PEER: whose content the merged registry holds
-    lost: Optional[str]
+    lost: str | None
     detail: str
 
 
@@ -48,12 +47,12 @@ class MergeResult:
     """The merged entries, whose file each comes from, and what needs a human's look."""
 
     entries: Entries = field(default_factory=dict)
-    source: Dict[str, str] = field(default_factory=dict)  # name -> LOCAL or PEER (whose file)
-    changed: Dict[str, str] = field(default_factory=dict)
-    conflicts: List[Conflict] = field(default_factory=list)
-    parked_by_rule: List[str] = field(default_factory=list)  # active on one side, parked by the rule
+    source: dict[str, str] = field(default_factory=dict)  # name -> LOCAL or PEER (whose file)
+    changed: dict[str, str] = field(default_factory=dict)
+    conflicts: list[Conflict] = field(default_factory=list)
+    parked_by_rule: list[str] = field(default_factory=list)  # active on one side, parked by the rule
 
-    def differs_from(self, entries: Entries) -> List[str]:
+    def differs_from(self, entries: Entries) -> list[str]:
         """Names whose merged state or content differ from `entries`."""
         return sorted(n for n in set(entries) | set(self.entries) if entries.get(n) != self.entries.get(n))
 
@@ -73,14 +72,14 @@ def _touched(side: VersionInfo, base: VersionInfo, name: str) -> bool:
     return side.entries.get(name) != base.entries.get(name) or side.changed.get(name) != base.changed.get(name)
 
 
-def _newer(local: VersionInfo, peer: VersionInfo, name: str, hosts: Tuple[str, str]) -> str:
+def _newer(local: VersionInfo, peer: VersionInfo, name: str, hosts: tuple[str, str]) -> str:
     mine = (local.changed.get(name, ""), hosts[0])
     theirs = (peer.changed.get(name, ""), hosts[1])
     return LOCAL if mine >= theirs else PEER
 
 
 def merge(base: VersionInfo, local: VersionInfo, peer: VersionInfo, *,
-          hosts: Tuple[str, str] = (LOCAL, PEER)) -> MergeResult:
+          hosts: tuple[str, str] = (LOCAL, PEER)) -> MergeResult:
     """Merge `local` and `peer` against `base`; `hosts` names the two sides in the details."""
     result = MergeResult()
     sides = {LOCAL: local, PEER: peer}

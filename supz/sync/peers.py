@@ -171,7 +171,8 @@ def check(paths: HostPaths) -> list[CheckResult]:
             results.append(CheckResult(peer.spec, "in sync", local.generation, state.generation))
             continue
         if state.generation > local.generation:
-            detail = f"the peer is newer (generation {state.generation} > {local.generation}): this host does not push to it"
+            detail = (f"the peer is newer (generation {state.generation} > {local.generation}): "
+                      "this host does not push to it")
         elif state.generation < local.generation:
             detail = f"the peer is behind (generation {state.generation} < {local.generation})"
         else:

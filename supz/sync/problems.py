@@ -7,7 +7,6 @@ resolves it, shared by `supz doctor` (this host) and `supz status --cluster` (ev
 from __future__ import annotations
 
 import time
-from typing import List, Optional
 
 from supz.errors import SupzError
 from supz.paths import HostPaths
@@ -27,10 +26,10 @@ RESOLVE_HINT = {
 }
 
 
-def sync_problems(paths: HostPaths, status: Optional[SyncStatus] = None, now: Optional[float] = None) -> List[str]:
+def sync_problems(paths: HostPaths, status: SyncStatus | None = None, now: float | None = None) -> list[str]:
     """Blocked or lagging peers (as this host's syncer last saw them) and unreviewed set-asides."""
     now = time.time() if now is None else now
-    problems: List[str] = []
+    problems: list[str] = []
     try:
         status = status if status is not None else read_status(paths)
     except SupzError as exc:

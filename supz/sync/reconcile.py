@@ -16,7 +16,7 @@ import os
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from supz.audit import AuditLog, AuditRecord, current_who
 from supz.errors import StorageError, SupzError, SyncRefused, UnknownEntry
@@ -37,10 +37,10 @@ class MergeReport:
     generation_before: int
     peer_generation: int
     generation_after: int
-    changed: List[str]  # entries whose state or content changed here
-    conflicts: List[Conflict] = field(default_factory=list)
-    parked_by_rule: List[str] = field(default_factory=list)
-    set_aside: Optional[str] = None
+    changed: list[str]  # entries whose state or content changed here
+    conflicts: list[Conflict] = field(default_factory=list)
+    parked_by_rule: list[str] = field(default_factory=list)
+    set_aside: str | None = None
     applied: str = ""
 
     def summary(self) -> str:
@@ -79,8 +79,8 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def publish(paths: HostPaths, host: str, entries: Entries, sources: Dict[str, Path], manifest: Dict[str, Any],
-            *, history: List[tuple[int, str]], expect: tuple[int, str], set_aside: bool = False,
+def publish(paths: HostPaths, host: str, entries: Entries, sources: dict[str, Path], manifest: dict[str, Any],
+            *, history: list[tuple[int, str]], expect: tuple[int, str], set_aside: bool = False,
             force: bool = False) -> CommitResult:
     """Make a new local version holding `entries` (each file taken from `sources[name]`), with
     `manifest` as its manifest, through the receiver's own verified, atomic commit. `expect` is
@@ -108,15 +108,15 @@ def publish(paths: HostPaths, host: str, entries: Entries, sources: Dict[str, Pa
         raise
 
 
-def _manifest(generation: int, host: str, op: str, names: List[str], entries: Entries, changed: Dict[str, str],
-              extra: Dict[str, Any]) -> Dict[str, Any]:
+def _manifest(generation: int, host: str, op: str, names: list[str], entries: Entries, changed: dict[str, str],
+              extra: dict[str, Any]) -> dict[str, Any]:
     when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
     return {"format": 1, "generation": generation, "host": host, "user": current_who(host).real_user,
             "time": when, "op": op, "names": names, "entries": dict(sorted(entries.items())),
             "changed": dict(sorted((n, t) for n, t in changed.items() if n in entries)), **extra}
 
 
-def apply_to_supervisord(paths: HostPaths, removed: List[str], why: str) -> str:
+def apply_to_supervisord(paths: HostPaths, removed: list[str], why: str) -> str:
     """On a MASTER, make supervisord run exactly the active entries now; say what happened."""
     if read_role(paths) != HA_ROLE:
         return ""
@@ -140,15 +140,15 @@ def apply_to_supervisord(paths: HostPaths, removed: List[str], why: str) -> str:
     return said + (f"; failed: {'; '.join(failed)}" if failed else "")
 
 
-def _aside_folder(paths: HostPaths, conflicts: List[Conflict], peer_host: str) -> Optional[Path]:
+def _aside_folder(paths: HostPaths, conflicts: list[Conflict], peer_host: str) -> Path | None:
     if not any(c.lost is not None for c in conflicts):
         return None
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return paths.set_aside / f"merge-{stamp}-{peer_host}"
 
 
-def _keep_conflicts(folder: Path, conflicts: List[Conflict], local_dir: Path, peer_dir: Path,
-                    local: VersionInfo, peer: VersionInfo, hosts: Dict[str, str]) -> None:
+def _keep_conflicts(folder: Path, conflicts: list[Conflict], local_dir: Path, peer_dir: Path,
+                    local: VersionInfo, peer: VersionInfo, hosts: dict[str, str]) -> None:
     """Copy each conflict's losing content into `folder` as NAME.HOST.conf."""
     lost = [c for c in conflicts if c.lost is not None]
     folder.mkdir(parents=True, exist_ok=True)
@@ -176,7 +176,7 @@ def merge_with_peer(paths: HostPaths, host: str, channel: Channel, held: Receive
         names = {LOCAL: host, "peer": held.host}
         aside_dir = _aside_folder(paths, result.conflicts, held.host)
         kept_at = None if aside_dir is None else str(aside_dir)
-        sources: Dict[str, Path] = {}
+        sources: dict[str, Path] = {}
         for name in result.entries:
             side, where = (mine, current) if result.source[name] == LOCAL else (theirs, folder)
             sources[name] = where / side.entries[name]["state"] / f"{name}{ENTRY_SUFFIX}"
@@ -255,10 +255,10 @@ class ResolveReport:
     action: str  # "took", "kept", "same", "dry-run"
     generation_before: int
     generation_after: int
-    differing: List[str]
+    differing: list[str]
     local: Entries
     theirs: Entries
-    set_aside: Optional[str] = None
+    set_aside: str | None = None
     applied: str = ""
 
 
@@ -309,7 +309,7 @@ def resolve(paths: HostPaths, peer: str, *, take: bool, dry_run: bool = False) -
 
 
 def _take(paths: HostPaths, host: str, channel: Channel, held: ReceiverState, target: Any, mine: VersionInfo,
-          names: List[str]) -> ResolveReport:
+          names: list[str]) -> ResolveReport:
     folder, theirs = fetch_version(paths, channel, held, target.key)
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
@@ -332,7 +332,7 @@ def _take(paths: HostPaths, host: str, channel: Channel, held: ReceiverState, ta
 
 
 def _keep(paths: HostPaths, host: str, held: ReceiverState, target: Any, mine: VersionInfo,
-          names: List[str]) -> ResolveReport:
+          names: list[str]) -> ResolveReport:
     from supz.errors import PolicyRefused
 
     role = read_role(paths)

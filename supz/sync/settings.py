@@ -11,12 +11,12 @@ from __future__ import annotations
 import configparser
 import re
 import shlex
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from supz.config import ConfigFile
 from supz.errors import ConfigError
+from supz.executables import supz_executable
 
 SSH, DAEMON, LOCAL = "ssh", "daemon", "local"
 DEFAULT_SSH_OPTIONS = (
@@ -79,7 +79,7 @@ def parse_peer(spec: str) -> Peer:
 
 def _default_supz() -> str:
     # Both hosts of a pair are installed alike: the peer's supz is where ours is.
-    return str(Path(sys.executable).parent / "supz")
+    return str(supz_executable())
 
 
 @dataclass(frozen=True)

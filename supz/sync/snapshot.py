@@ -118,7 +118,8 @@ def take(paths: HostPaths, folder: Path, *, sender: str, known: Entries | None, 
         for name in names:
             if file_sha(f"{root}/{entry_relpath(name, info.entries[name]['state'])}") != info.entries[name]["sha256"]:
                 raise SyncRefused(
-                    "mismatch", f"{name}: the local file does not match the manifest (edited by hand? run `supz doctor`)",
+                    "mismatch",
+                    f"{name}: the local file does not match the manifest (edited by hand? run `supz doctor`)",
                     thing=name,
                 )
         history = tuple(lineage.load(paths)) + ((info.generation, info.digest),)

@@ -6,31 +6,17 @@ without fsync: it is rewritten constantly and a crash loses nothing the next pus
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
 import time
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from supz.errors import StorageError
+from supz.fsutil import write_quick
 from supz.paths import HostPaths
 
 FORMAT = 1
-
-
-def write_quick(path: Path, text: str) -> None:
-    """Replace `path` atomically (temp file + rename) without fsync."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise StorageError(f"cannot write {path}: {exc.strerror}", thing=str(path)) from exc
 
 
 @dataclass

@@ -32,7 +32,6 @@ from supz.sync.rsync import Watch, first_error
 from supz.sync.settings import DAEMON, LOCAL, SSH, Peer, SyncSettings
 from supz.sync.snapshot import Snapshot
 
-
 # Past this many files a delta is sent by a fresh rsync walking the snapshot (see delta_argv).
 WARM_MAX_PATHS = 32
 
@@ -171,11 +170,13 @@ class Channel:
             job, feed = rsync.start(self.peer, self.delta_argv(spare, listed=False), env=self.rsync_env()), None
             self.expect(snap, spare)
         else:
-            job = self._warm if self._warm is not None and self._warm.spare == spare and self._warm.alive else None
+            warm = self._warm if self._warm is not None and self._warm.spare == spare and self._warm.alive else None
             self._warm = None
-            if job is None:
+            if warm is None:
                 self._drop_warm()
                 job = rsync.start(self.peer, self.delta_argv(spare), env=self.rsync_env(), fed=True)
+            else:
+                job = warm
             feed = b"".join(p.encode("utf-8") + b"\0" for p in snap.paths)
             self.expect(snap, spare)
         watch, on_ready = self.watch()

@@ -91,7 +91,8 @@ class Watcher:
             self._wake.config = True
 
     def fileno(self) -> int:
-        return self.wm.get_fd()
+        fd: int = self.wm.get_fd()
+        return fd
 
     def wait(self, timeout: float | None) -> Wake:
         """Block until something happens or `timeout` seconds pass; return what happened."""

@@ -151,6 +151,21 @@ def test_start_stop_status_update_restart(host: SupzHost) -> None:
     assert all(a[1] == str(app) and a[2].startswith("ok") for a in audited)
 
 
+def test_a_program_whose_path_holds_spaces_runs(host: SupzHost) -> None:
+    program = host.root / "my tools" / "run server"
+    program.parent.mkdir()
+    program.write_text(SLEEPER)
+    program.chmod(0o755)
+    app = host.root / "tool"
+    host.supz("app", "init", str(app), "--command", str(program), "--startsecs", "1", check=True)
+    add_release(app, "1.0")
+    sup_run(host, app, "deploy", "1.0", check=True)
+    started = sup_run(host, app, "start")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert host.states() == {"tool:tool": "RUNNING"}
+    assert "started in" in (host.paths.app_logs / "tool.out.log").read_text()
+
+
 def test_status_and_usage_exit_codes(host: SupzHost) -> None:
     app = init_app(host, host.root / "lonely")
     status = sup_run(host, app, "status")

@@ -24,9 +24,12 @@ from supz.config import set_options
 from supz.registry import Registry
 from supz.role import write_role
 from tests.conftest import BIN, REPO, destroy_host, make_host, sleep_program
+from tests.integration import test_keepalived
 from tests.integration.procs import programs_by_root
-from tests.integration.test_keepalived import REASON, Node, pair, seed, wait  # noqa: F401 - pair is a fixture
+from tests.integration.test_keepalived import REASON, Node, seed, wait
 from tests.synchelp import content
+
+pair = test_keepalived.pair  # the keepalived pair fixture, used here by name
 
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"failover lab: {REASON}")
 

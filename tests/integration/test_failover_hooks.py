@@ -26,7 +26,8 @@ def test_notify_master_then_backup_starts_and_stops_exactly_the_active_set() -> 
         assert "-> MASTER" in master.stdout and ": ok" in master.stdout
         assert host.paths.role_file.read_text().strip() == "MASTER"
         states = host.states()
-        assert {k: v for k, v in states.items() if k != "agent:agent"} == {"app1:app1": "RUNNING", "app2:app2": "RUNNING"}
+        apps = {k: v for k, v in states.items() if k != "agent:agent"}
+        assert apps == {"app1:app1": "RUNNING", "app2:app2": "RUNNING"}
 
         pids = {name: host.pid_of(name) for name in ("app1", "app2")}
         again = host.supz("failover", "notify", "INSTANCE", "supz", "MASTER", "100", "--wait")

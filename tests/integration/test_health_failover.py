@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 
+from tests.integration import test_keepalived
 from tests.integration.test_health import app_entry
-from tests.integration.test_keepalived import REASON, Node, pair, wait  # noqa: F401 - pair is a fixture
+from tests.integration.test_keepalived import REASON, Node, wait
+
+pair = test_keepalived.pair  # the keepalived pair fixture, used here by name
 
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"failover lab: {REASON}")
 

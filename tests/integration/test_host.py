@@ -17,7 +17,8 @@ def test_init_lays_out_a_complete_host_and_is_idempotent() -> None:
         conf = configparser.RawConfigParser(inline_comment_prefixes=(";",), strict=False)
         conf.read(paths.own_supervisord_conf)
         assert conf.get("unix_http_server", "file") == str(paths.socket)
-        assert conf.get("rpcinterface:supz", "supervisor.rpcinterface_factory") == "supz.supervisord.rpc:make_rpcinterface"
+        factory = conf.get("rpcinterface:supz", "supervisor.rpcinterface_factory")
+        assert factory == "supz.supervisord.rpc:make_rpcinterface"
         assert conf.get("include", "files").split() == [f"{paths.host_programs}/*.conf"]
         assert int(conf.get("supervisord", "minfds")) >= 3 * 2000 + 100
         assert json.loads(paths.manifest.read_text())["generation"] == 0
@@ -79,7 +80,8 @@ def test_registry_add_validates_and_lists(host: SupzHost) -> None:
     bad.write_text("[program:broken]\ncommand = /bin/true\nnumprocs = many\n")
     refused = host.supz("registry", "add", str(bad))
     assert refused.returncode == 2
-    assert refused.stderr.strip().endswith("line 3: invalid literal for int() with base 10: 'many' in section 'program:broken'")
+    assert refused.stderr.strip().endswith(
+        "line 3: invalid literal for int() with base 10: 'many' in section 'program:broken'")
     wrong = host.root / "other.conf"
     wrong.write_text("[program:svc2]\ncommand = /bin/true\n")
     assert "the file name is the program name" in host.supz("registry", "add", str(wrong)).stderr

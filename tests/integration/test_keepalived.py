@@ -80,7 +80,8 @@ class Node:
             states = self.supz.states()
         except Exception:  # noqa: BLE001 - supervisord down counts as running nothing
             return set()
-        return {spec.split(":")[0] for spec, state in states.items() if state == "RUNNING" and spec.split(":")[0] in APPS}
+        running = {spec.split(":")[0] for spec, state in states.items() if state == "RUNNING"}
+        return running & set(APPS)
 
     def holds_vip(self, vip: str) -> bool:
         out = self.net.run(["ip", "-o", "-4", "addr", "show", "dev", "eth0"]).stdout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -16,6 +15,10 @@ pytestmark = needs_root()
 
 def _run(*args: str) -> None:
     subprocess.run(list(args), check=True, capture_output=True)
+
+
+def _as_user(user: str, *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["runuser", "-u", user, "--", *command], capture_output=True, text=True)
 
 
 @pytest.fixture
@@ -52,7 +55,12 @@ def test_socket_group_member_can_stop_and_start(operators: tuple[str, str, str],
         assert denied.returncode != 0
         assert host.states() == {"app1:app1": "RUNNING"}
         # The registry itself stays out of reach of both: only the socket is shared.
-        assert not os.access(host.paths.registry, os.W_OK) or os.geteuid() == 0
+        for user in (member, outsider):
+            for target in (host.paths.active / "intruder.conf", host.paths.manifest):
+                wrote = _as_user(user, "sh", "-c", 'echo "[program:intruder]" >> "$1"', "sh", str(target))
+                assert wrote.returncode != 0, f"{user} could write {target}"
+            assert not (host.paths.active / "intruder.conf").exists()
         assert oct(host.paths.registry.stat().st_mode & 0o777) == "0o750"
+        assert oct(host.paths.registry_versions.stat().st_mode & 0o777) == "0o750"
     finally:
         destroy_host(host)

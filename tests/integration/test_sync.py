@@ -20,7 +20,6 @@ from supz.sync.peers import peer_generations, pull_from
 from tests.conftest import SupzHost, sleep_program
 from tests.synchelp import (
     configure_sync,
-    content,
     converge,
     exercise_changes,
     flood_events,
@@ -171,7 +170,7 @@ def test_the_syncer_is_a_host_local_program_of_every_host(pair: tuple[SupzHost, 
     master, standby = pair
     for host in (master, standby):
         assert (host.paths.host_programs / "supz-sync.conf").exists()
-        host.wait_for(lambda: host.states(with_syncer=True)["supz-sync:supz-sync"] == "RUNNING",
+        host.wait_for(lambda host=host: host.states(with_syncer=True)["supz-sync:supz-sync"] == "RUNNING",
                       what="supz-sync RUNNING")
     status = standby.supz("sync", "status")
     assert "role BACKUP" in status.stdout and "only a MASTER pushes" in status.stdout

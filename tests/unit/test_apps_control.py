@@ -60,8 +60,8 @@ def app(paths: HostPaths, tmp_path: Path) -> AppLayout:
 
 
 def env_with(paths: HostPaths, client: FakeClient, monkeypatch: pytest.MonkeyPatch,
-             policy: ShellPolicy = ShellPolicy()) -> OpsEnv:
-    return OpsEnv(paths, SupzConfig(host="h", policy=policy), Who("op", "op", "h"), lambda: client)
+             policy: ShellPolicy | None = None) -> OpsEnv:
+    return OpsEnv(paths, SupzConfig(host="h", policy=policy or ShellPolicy()), Who("op", "op", "h"), lambda: client)
 
 
 def registered(app: AppLayout, state: str = "parked", text: str | None = None) -> dict[str, str]:

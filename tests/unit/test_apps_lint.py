@@ -72,7 +72,8 @@ BREAKAGES: list[tuple[str, Callable[[AppLayout], None], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("rule", "breakage", "expected"), BREAKAGES, ids=[f"{b[0]}-{i}" for i, b in enumerate(BREAKAGES)])
+@pytest.mark.parametrize(("rule", "breakage", "expected"), BREAKAGES,
+                         ids=[f"{b[0]}-{i}" for i, b in enumerate(BREAKAGES)])
 def test_each_broken_convention_is_one_finding(paths: HostPaths, tmp_path: Path, rule: str,
                                               breakage: Callable[[AppLayout], None], expected: str) -> None:
     layout = make_app(paths, tmp_path / "srv" / "web")

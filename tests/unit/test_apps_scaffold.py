@@ -171,3 +171,36 @@ def test_sup_run_usage_and_fallbacks(paths: HostPaths, tmp_path: Path, monkeypat
     assert missing.returncode == 5 and "supz not found" in missing.stderr
     on_path = fake_supz(tmp_path / "path")
     assert run_script(app, "status", path=f"{on_path.parent}:/usr/bin:/bin").stdout.startswith("[--root]")
+
+
+def _program(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\nexec sleep 1000\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_a_program_path_with_spaces_is_one_word(paths: HostPaths, tmp_path: Path) -> None:
+    program = _program(tmp_path / "my tools" / "run server")
+    init(paths, tmp_path / "tool", command=str(program))
+    assert shlex.split(processes(tmp_path / "tool" / "program.ini", "tool")[0].command) == [str(program)]
+
+
+def test_a_program_with_spaces_inside_the_release_is_one_word(paths: HostPaths, tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    _program(app / "releases" / "1.0" / "bin" / "my server")
+    (app / "current").symlink_to("releases/1.0")
+    init(paths, app, command="bin/my server")
+    assert shlex.split(processes(app / "program.ini", "app")[0].command) == [f"{app}/current/bin/my server"]
+
+
+def test_an_unquoted_path_with_spaces_and_arguments_is_refused_with_the_line_that_works(
+        paths: HostPaths, tmp_path: Path) -> None:
+    program = _program(tmp_path / "my tools" / "run")
+    with pytest.raises(ConfigError, match="quote a path with spaces") as refused:
+        init(paths, tmp_path / "tool", command=f"{program} --port 80")
+    assert f"'{program}' --port 80" in str(refused.value)
+    assert not (tmp_path / "tool" / "program.ini").exists()
+    init(paths, tmp_path / "tool", command=f"'{program}' --port 80")
+    assert shlex.split(processes(tmp_path / "tool" / "program.ini", "tool")[0].command) == [str(program), "--port",
+                                                                                              "80"]

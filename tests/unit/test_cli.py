@@ -10,33 +10,23 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from supz.cli import host as host_cli
-from supz.cli.main import run
 from supz.config import set_options
 from supz.errors import ExitCode
 from supz.host.layout import InitOptions, init_host
 from supz.paths import HostPaths
+from tests.clirun import Ran, run_supz
 from tests.conftest import short_tempdir
 
-
-@dataclass
-class Outcome:
-    code: int
-    out: str
-    err: str
+Outcome = Ran
 
 
 def supz(root: Path | str, *args: str) -> Outcome:
-    runner = CliRunner()
-    with runner.isolation(env={"SUPZ_ROOT": str(root)}) as (out, err, _):
-        code = run(list(args))
-        return Outcome(code, out.getvalue().decode(), err.getvalue().decode())
+    return run_supz(list(args), env={"SUPZ_ROOT": str(root)})
 
 
 @pytest.fixture

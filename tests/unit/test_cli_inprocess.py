@@ -4,20 +4,11 @@ and the exact exit code, on a host laid out by `supz init` whose supervisord is 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from supz.cli.main import run
-
-
-@dataclass
-class Ran:
-    code: int
-    out: str
-    err: str
+from tests.clirun import Ran, run_supz
 
 
 @pytest.fixture
@@ -28,10 +19,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def supz(root: Path, *args: str) -> Ran:
-    with CliRunner().isolation() as streams:
-        code = run(["--root", str(root), *args])
-    out, err = (stream.getvalue().decode() for stream in streams[:2])
-    return Ran(code, out, err)
+    return run_supz(["--root", str(root), *args])
 
 
 def program(tmp_path: Path, name: str, extra: str = "") -> Path:

@@ -227,7 +227,8 @@ def test_close_child_fds_does_what_supervisors_own_child_setup_does(monkeypatch:
         process = Process(Config("p", options=options))
         process.config.redirect_stderr = redirect  # type: ignore[attr-defined]
         process.pipes = {"child_stdin": 10, "child_stdout": 11, "child_stderr": 12}  # type: ignore[attr-defined]
-        monkeypatch.setattr("os.closerange", lambda lo, hi: options.calls.extend(("close", fd, fd) for fd in range(lo, hi)))
+        monkeypatch.setattr("os.closerange",
+                            lambda lo, hi: options.calls.extend(("close", fd, fd) for fd in range(lo, hi)))
         method(process)
         return options.calls
 

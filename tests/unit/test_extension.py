@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from supervisor.http import NOT_DONE_YET
 from supervisor.xmlrpc import RPCError
@@ -122,7 +121,8 @@ def test_a_backup_unloads_everything_at_start_and_starts_nothing(paths: HostPath
     from supz.programfile import read_program_file
 
     for name in ("a", "b"):  # as supervisord's include would have loaded them
-        supervisord.add_process_group(read_program_file(paths.active / f"{name}.conf", options=supervisord.options).group_config)
+        spec = read_program_file(paths.active / f"{name}.conf", options=supervisord.options)
+        supervisord.add_process_group(spec.group_config)
     iface.on_start()
     assert supervisord.process_groups == {}
     with pytest.raises(RPCError, match="HA applications run only on the MASTER"):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,8 +17,6 @@ from supz.failover.keepalived import render_keepalived
 from supz.failover.settings import FailoverSettings, load_failover_settings
 from supz.failover.transitions import Announcement, TransitionResult, announce, read_wanted, reconcile
 from supz.paths import HostPaths
-
-
 
 
 @pytest.fixture

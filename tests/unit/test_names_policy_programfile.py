@@ -8,8 +8,8 @@ from supz.config import ShellPolicy
 from supz.errors import InvalidName, InvalidProgramFile
 from supz.host.adapt import adapt_supervisord_conf
 from supz.names import validate_name
-from supz.programfile import parse_program_text
 from supz.policy import Verdict, confirmed, decide
+from supz.programfile import parse_program_text
 
 
 @pytest.mark.parametrize("name", ["a", "A9", "app_1", "web-2.prod", "x" * 64, "_x", "9"])

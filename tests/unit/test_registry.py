@@ -102,6 +102,17 @@ def crashing_after(count: int, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(registry_module, name, wrapper)
 
 
+def _operate(reg: Registry, operation: str, paths: HostPaths) -> None:
+    if operation == "park":
+        reg.park(["a"], who=WHO)
+    elif operation == "unpark":
+        reg.unpark(["a"], who=WHO)
+    elif operation == "add":
+        reg.add("c", TEXT.format("c"), who=WHO)
+    else:
+        reg.remove(["a"], who=WHO, keep_in=paths.removed)
+
+
 @pytest.mark.parametrize("operation", ["park", "unpark", "add", "remove"])
 def test_a_crash_at_any_point_leaves_the_old_or_the_new_state(paths: HostPaths, operation: str) -> None:
     for crash_at in range(0, 12):
@@ -118,12 +129,7 @@ def test_a_crash_at_any_point_leaves_the_old_or_the_new_state(paths: HostPaths, 
         with pytest.MonkeyPatch.context() as mp:
             crashing_after(crash_at, mp)
             try:
-                {
-                    "park": lambda: reg.park(["a"], who=WHO),
-                    "unpark": lambda: reg.unpark(["a"], who=WHO),
-                    "add": lambda: reg.add("c", TEXT.format("c"), who=WHO),
-                    "remove": lambda: reg.remove(["a"], who=WHO, keep_in=paths.removed),
-                }[operation]()
+                _operate(reg, operation, paths)
                 finished = True
             except Crash:
                 finished = False

@@ -4,7 +4,7 @@ each side of a partition, from an entry that was active, parked or absent at the
 from __future__ import annotations
 
 import itertools
-from typing import Dict, Optional, Tuple
+from typing import Optional
 
 import pytest
 
@@ -14,10 +14,10 @@ from supz.sync.merge import LOCAL, PEER, merge
 OPS = ("none", "add", "edit", "park", "unpark", "remove")
 BASE_TIME = "2026-01-01T00:00:00.000+00:00"
 TIMES = {LOCAL: "2026-01-01T00:00:01.000+00:00", PEER: "2026-01-01T00:00:02.000+00:00"}  # the peer changed last
-Meta = Optional[Tuple[str, str]]  # (state, content) or None when absent
+Meta = Optional[tuple[str, str]]  # (state, content) or None when absent
 
 
-def apply(op: str, was: Meta, side: str) -> Tuple[Meta, bool]:
+def apply(op: str, was: Meta, side: str) -> tuple[Meta, bool]:
     """What one side holds after `op` on the base entry, and whether it touched the entry.
     `add` on an existing entry is `registry add --replace` (new content, active);
     `park` of a parked entry and `unpark` of an active one are an unpark-park and a park-unpark."""
@@ -42,7 +42,7 @@ def version(entry: Meta, time: str, generation: int) -> VersionInfo:
     return VersionInfo(generation, {"x": {"state": entry[0], "sha256": entry[1]}}, changed={"x": time})
 
 
-def run(base_entry: Meta, local_op: str, peer_op: str) -> Tuple[str, bool]:
+def run(base_entry: Meta, local_op: str, peer_op: str) -> tuple[str, bool]:
     base = version(base_entry, BASE_TIME, 5)
     sides = {}
     for side, op in ((LOCAL, local_op), (PEER, peer_op)):
@@ -113,7 +113,7 @@ def test_the_rule_does_not_depend_on_which_side_merges(base_state: str, local_op
     """Merged on either host, with the same clocks, the result is the same."""
     base_entry: Meta = (base_state, "base-content")
     base = version(base_entry, BASE_TIME, 5)
-    made: Dict[str, VersionInfo] = {}
+    made: dict[str, VersionInfo] = {}
     for side, op in ((LOCAL, local_op), (PEER, peer_op)):
         entry, touched = apply(op, base_entry, side)
         made[side] = version(entry, TIMES[side] if touched else BASE_TIME, 6)
