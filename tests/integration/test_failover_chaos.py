@@ -23,7 +23,7 @@ from supz.audit import current_who
 from supz.config import set_options
 from supz.registry import Registry
 from supz.role import write_role
-from tests.conftest import BIN, REPO, destroy_host, make_host, sleep_program
+from tests.conftest import BIN, REPO, SUPZ_PROGRAMS, destroy_host, make_host, sleep_program
 from tests.integration import test_keepalived
 from tests.integration.procs import programs_by_root
 from tests.integration.test_keepalived import REASON, Node, seed, wait
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.skipif(REASON is not None, reason=f"failover lab: {REAS
 
 # keepalived's detection of a dead MASTER: 3 x advert_int + skew (priority 100) = 3.61 s.
 DETECTION = 3.61
-SUPZ_OWN = ("supz-sync", "supz-watchdog")
+SUPZ_OWN = SUPZ_PROGRAMS  # supz's own host-local programs: not applications
 
 
 def copies(*nodes: Node) -> dict[str, list[int]]:
@@ -154,7 +154,7 @@ def test_supervisord_killed_during_activation_then_up_runs_everything_once() -> 
         print(f"\nsupervisord killed with {spawned} programs spawned")
         assert host.paths.role_file.read_text().strip() == "MASTER"
         host.supz("up", check=True, timeout=300)
-        wanted = {**{n: 1 for n in names}, "supz-sync": 1, "supz-watchdog": 1}
+        wanted = {**{n: 1 for n in names}, **{own: 1 for own in SUPZ_PROGRAMS}}
         started = time.monotonic()
         seen: dict[str, int] = {}
         while time.monotonic() - started < 180:
