@@ -191,6 +191,11 @@ class HostPaths:
         return self.state / "failover-damping.json"
 
     @property
+    def failover_maintenance(self) -> Path:
+        """An operator's freeze (`supz failover freeze`): transitions recorded, none applied."""
+        return self.state / "failover-maintenance.json"
+
+    @property
     def last_master(self) -> Path:
         """The host whose registry push this host last took: its MASTER, as far as it knows."""
         return self.state / "master.json"

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from supz.cli.env import Env, pass_env
-from supz.errors import ConfigError, ExitCode
+from supz.errors import ConfigError, ExitCode, SupzError
 from supz.failover.check import check as run_check
 from supz.failover.fifo import open_fifo, run_fifo
 from supz.failover.keepalived import render_keepalived, script_security_problems, supz_executable
@@ -26,7 +26,7 @@ def _say(result: TransitionResult) -> None:
 
 @click.group()
 def failover() -> None:
-    """keepalived's hooks: notify, fifo, check."""
+    """keepalived's hooks (notify, fifo, check) and the operator's: freeze, unfreeze, thaw."""
 
 
 @failover.command()
@@ -107,6 +107,50 @@ def thaw(env: Env) -> None:
     before = read_damping(env.paths)
     thaw_damping(env.paths)
     click.echo("failover thawed" + (f" (was: {before.frozen_reason})" if before.frozen else ""))
+
+
+def _freeze_action(env: Env, action: str, pair: bool, reason: str) -> int:
+    from supz.failover.operator import freeze, on_peer, unfreeze
+    from supz.sync.settings import load_sync_settings
+
+    if action == "freeze":
+        click.echo(freeze(env.paths, env.config.host, reason).describe())
+    else:
+        click.echo(unfreeze(env.paths, env.config.host, pull_if_newer).describe())
+    if not pair:
+        return ExitCode.OK
+    settings = load_sync_settings(env.file)
+    code: int = ExitCode.OK
+    for peer in settings.peers:
+        try:
+            click.echo(on_peer(peer, settings, action, pull_if_newer, reason))
+        except SupzError as exc:
+            click.echo(f"supz: error: {exc}", err=True)
+            code = exc.exit_code
+    return code
+
+
+@failover.command()
+@click.option("--pair", is_flag=True, help="Every sync peer too, over the syncer's transport.")
+@click.option("--reason", default="", help="Why (kept in the freeze and its audit line).")
+@pass_env
+@click.pass_context
+def freeze(ctx: click.Context, env: Env, pair: bool, reason: str) -> None:
+    """Maintenance mode: keepalived's transitions are recorded, no application is started or stopped.
+
+    Waits for a transition under way. `supz status --cluster` shows the host FROZEN until
+    `supz failover unfreeze`. Exit 6 when a peer (with --pair) could not be reached.
+    """
+    ctx.exit(_freeze_action(env, "freeze", pair, reason))
+
+
+@failover.command()
+@click.option("--pair", is_flag=True, help="Every sync peer too, over the syncer's transport.")
+@pass_env
+@click.pass_context
+def unfreeze(ctx: click.Context, env: Env, pair: bool) -> None:
+    """End maintenance mode: bring the host to the latest state keepalived announced meanwhile."""
+    ctx.exit(_freeze_action(env, "unfreeze", pair, ""))
 
 
 @click.group()

@@ -17,7 +17,8 @@ def _row(view: dict) -> str:  # type: ignore[type-arg]
     vip = {True: "yes", False: "no", None: "-"}[view.get("vip_held")]
     lags = ", ".join(f"{s['peer']} {s['state']} lag {s['lag']:.1f}s" for s in view.get("sync", [])) or "-"
     return (f"{view['host']:<16} {view['role']:<8} {vip:<4} {view['supervisord']:<5} "
-            f"{view['active']:>6} {view['parked']:>6} {view['running']:>7} {view['generation']:>5}  {lags}")
+            f"{view['active']:>6} {view['parked']:>6} {view['running']:>7} {view['generation']:>5}  {lags}"
+            + ("  FROZEN" if (view.get("failover") or {}).get("maintenance") else ""))
 
 
 HEADER = f"{'host':<16} {'role':<8} {'vip':<4} {'sv':<5} {'active':>6} {'parked':>6} {'running':>7} {'gen':>5}  sync"
@@ -34,7 +35,8 @@ def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
     Exit 7 when this host's supervisord is not running, 1 on drift (an application that differs
     from the registry). With --cluster, two MASTERs at once (split brain), a host whose
     supervisord is down, drift on any host or a host whose failover is frozen (flapping)
-    is an error (exit 1); otherwise an unreachable peer exits 6.
+    is an error (exit 1); otherwise an unreachable peer exits 6. A host an operator froze
+    (`supz failover freeze`) is marked FROZEN, with a warning, and is not an error.
     """
     if not cluster:
         view = local_status(env.paths, env.file)
@@ -48,7 +50,7 @@ def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
     result = cluster_status(env.paths, env.file)
     if as_json:
         click.echo(json.dumps({"hosts": result.hosts, "problems": result.problems,
-                               "unreachable": result.unreachable}, indent=1))
+                               "unreachable": result.unreachable, "notices": result.notices}, indent=1))
     else:
         click.echo(HEADER)
         for view in result.hosts:
@@ -57,6 +59,8 @@ def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
             click.echo(f"ERROR: {problem}", err=True)
         for problem in result.unreachable:
             click.echo(f"warning: {problem}", err=True)
+        for notice in result.notices:
+            click.echo(f"warning: {notice}", err=True)
     ctx.exit(result.exit_code)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from supz.audit import AuditLog, AuditRecord, current_who
 from supz.errors import SupervisordDown, SupzError
 from supz.failover.damping import after_transition
+from supz.failover.maintenance import read_maintenance
 from supz.config import read_config
 from supz.failover.settings import load_failover_settings
 from supz.fsutil import atomic_write, file_lock
@@ -183,11 +184,14 @@ def apply(paths: HostPaths, state: str, host: str, pull_first: PullHook | None =
 
 
 def reconcile(paths: HostPaths, host: str, pull_first: PullHook | None = None) -> list[TransitionResult]:
-    """Under the failover lock, apply the latest announcement until no newer one arrived meanwhile."""
+    """Under the failover lock, apply the latest announcement until no newer one arrived meanwhile
+    (none while an operator froze the host: `supz.failover.maintenance`)."""
     done: list[TransitionResult] = []
     applied_file = paths.state / "failover-applied.json"
     with file_lock(paths.failover_lock, timeout=LOCK_TIMEOUT, what="failover"):
         while True:
+            if read_maintenance(paths) is not None:
+                return done  # an operator's freeze: recorded, applied by `supz failover unfreeze`
             wanted = read_wanted(paths)
             try:
                 applied = tuple(json.loads(applied_file.read_text(encoding="utf-8"))["seq"])
