@@ -196,6 +196,11 @@ class HostPaths:
         return self.state / "failover-maintenance.json"
 
     @property
+    def failover_handover(self) -> Path:
+        """A switchover under way: the check fails on purpose until it is gone or expired."""
+        return self.state / "failover-handover.json"
+
+    @property
     def last_master(self) -> Path:
         """The host whose registry push this host last took: its MASTER, as far as it knows."""
         return self.state / "master.json"

@@ -9,8 +9,6 @@ machine directly, an ssh peer by running `supz failover freeze|unfreeze` there).
 
 from __future__ import annotations
 
-import shlex
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 from supz.audit import AuditLog, AuditRecord, current_who
 from supz.config import load_config, read_config
 from supz.errors import PeerUnreachable, SupzError
+from supz.failover.remote import run_on_peer
 from supz.failover.maintenance import Maintenance, clear_maintenance, read_maintenance, write_maintenance
 from supz.failover.transitions import LOCK_TIMEOUT, PullHook, TransitionResult, read_wanted, reconcile
 from supz.fsutil import file_lock
@@ -90,17 +89,6 @@ def on_peer(peer: Peer, settings: SyncSettings, action: str, pull_first: PullHoo
         return outcome.describe()
     if peer.transport == DAEMON:
         raise PeerUnreachable(f"{peer.spec}: an rsync daemon peer has no command channel (use ssh)", thing=peer.spec)
-    target_host = f"{peer.user}@{peer.host}" if peer.user else peer.host
-    remote = [settings.remote_supz, "--root", peer.root, "failover", action,
-              *(["--reason", reason] if action == "freeze" and reason else [])]
-    # ssh hands the remote shell one string: quote each word.
-    argv = [settings.ssh, *settings.ssh_options, target_host, *(shlex.quote(word) for word in remote)]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=REMOTE_TIMEOUT, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise PeerUnreachable(f"{peer.spec}: no answer within {REMOTE_TIMEOUT:g}s", thing=peer.spec) from exc
-    lines = (done.stdout + done.stderr).strip().splitlines()
-    if done.returncode != 0:
-        raise PeerUnreachable(f"{peer.spec}: {lines[-1] if lines else f'ssh exited {done.returncode}'}",
-                              thing=peer.spec)
+    args = ["failover", action, *(["--reason", reason] if action == "freeze" and reason else [])]
+    lines = run_on_peer(peer, settings, args, REMOTE_TIMEOUT).strip().splitlines()
     return lines[0] if lines else f"{peer.spec}: {action} done"

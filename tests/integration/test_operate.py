@@ -1,4 +1,5 @@
-"""Operating the pair with real keepalived in network namespaces: maintenance mode (freeze).
+"""Operating the pair with real keepalived in network namespaces: maintenance mode (freeze),
+switchover and standby readiness.
 
 Copies of applications are counted from /proc (tests/integration/procs.py) and sampled while
 keepalived moves the VIP, never asked of a supervisord.
@@ -7,10 +8,15 @@ keepalived moves the VIP, never asked of a supervisord.
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import sleep_program
 from tests.integration.test_failover_chaos import DETECTION, copies, exactly_once_on, start_pair
 from tests.integration.test_keepalived import REASON, Node, pair, wait  # noqa: F401 - pair is a fixture
 
@@ -59,3 +65,64 @@ def test_a_frozen_pair_moves_the_vip_but_no_application(pair: tuple[Node, Node, 
     assert a.role() == "FAULT"
     audit = [json.loads(line)["command"] for line in a.supz.paths.audit_log.read_text().splitlines()]
     assert "failover-freeze" in audit and "failover-unfreeze" in audit
+
+
+def release_program(name: str) -> str:
+    """An application run from its `current` release under the host's own root."""
+    return (f"[program:{name}]\ncommand = %(ENV_SUPZ_ROOT)s/apps/{name}/current/bin/run\n"
+            "startsecs = 0\nstopwaitsecs = 5\n")
+
+
+def make_release(node: Node, name: str) -> Path:
+    release = node.supz.root / "apps" / name / "releases" / "1"
+    (release / "bin").mkdir(parents=True)
+    run = release / "bin" / "run"
+    run.write_text("#!/bin/sh\nexec /bin/sleep 100000\n")
+    run.chmod(0o755)
+    (node.supz.root / "apps" / name / "current").symlink_to(release)
+    return release
+
+
+def test_switchover_there_and_back_and_refused_to_a_standby_that_is_not_ready(
+        pair: tuple[Node, Node, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A -> B with 200 entries (SUPZ_SWITCHOVER_PROGRAMS), B -> A asked on the standby, then a
+    release deleted on B: refused with the reason, nothing moved."""
+    a, b, vip = pair
+    count = int(os.environ.get("SUPZ_SWITCHOVER_PROGRAMS", "200"))
+    names = ["rel"] + [f"sw{i:03d}" for i in range(count - 1)]
+    releases = {node.name: make_release(node, "rel") for node in (a, b)}
+    monkeypatch.setenv("SUPZ_ROOT", str(a.supz.root))  # the in-process registry parses %(ENV_SUPZ_ROOT)s
+    start_pair(a, b, names, text=lambda n: release_program(n) if n == "rel" else sleep_program(n))
+    monkeypatch.delenv("SUPZ_ROOT")
+    wait("B's keepalived to run its check", lambda: b.supz.paths.check_heartbeat.exists(), timeout=10)
+
+    ready = a.supz.supz("failover", "ready")
+    assert ready.returncode == 0 and f"host-b: ready ({count} entries" in ready.stdout, ready.stdout + ready.stderr
+
+    moved = a.supz.supz("failover", "switchover", "--yes", timeout=400)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    print(f"\nswitchover A -> B, {count} entries:\n{moved.stdout}")
+    downtime = float(re.search(r"applications down ([0-9.]+)s", moved.stdout).group(1))  # type: ignore[union-attr]
+    assert [line.split()[0] for line in moved.stdout.splitlines()[:5]] == ["target", "push", "ready", "handover", "back"]
+    assert b.role() == "MASTER" and a.role() == "BACKUP" and b.holds_vip(vip) and not a.holds_vip(vip)
+    exactly_once_on(b, a, names, limit=10)
+    assert set(b.supz.states().values()) == {"RUNNING"} and len(b.supz.states()) == count
+    assert 0 < downtime < 120
+
+    back = a.supz.supz("failover", "switchover", "--yes", timeout=400)  # asked on the standby
+    assert back.returncode == 0, back.stdout + back.stderr
+    print(f"switchover B -> A, asked on A:\n{back.stdout}")
+    assert a.role() == "MASTER" and b.role() == "BACKUP" and a.holds_vip(vip)
+    exactly_once_on(a, b, names, limit=10)
+
+    shutil.rmtree(releases["b"])
+    refused = a.supz.supz("failover", "switchover", "--yes", timeout=400)
+    assert refused.returncode == 4, refused.stdout + refused.stderr
+    assert "host-b is not ready: host-b: rel: command: release link" in refused.stderr, refused.stderr
+    assert a.role() == "MASTER" and b.role() == "BACKUP" and a.holds_vip(vip)
+    assert not a.supz.paths.failover_handover.exists()
+    assert copies(a, b) == {n: [1, 0] for n in names}
+    unready = a.supz.supz("failover", "ready")
+    assert unready.returncode == 1 and "host-b: rel: command: release link" in unready.stdout
+    audit = [json.loads(line) for line in a.supz.paths.audit_log.read_text().splitlines()]
+    assert [r["result"].split(":")[0] for r in audit if r["command"] == "failover-switchover"] == ["ok", "refused"]
