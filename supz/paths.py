@@ -201,6 +201,11 @@ class HostPaths:
         return self.state / "failover-handover.json"
 
     @property
+    def alerts_spool(self) -> Path:
+        """Events waiting for delivery to the [alerts] targets, one file each, in order."""
+        return self.lib / "alerts"
+
+    @property
     def last_master(self) -> Path:
         """The host whose registry push this host last took: its MASTER, as far as it knows."""
         return self.state / "master.json"

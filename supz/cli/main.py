@@ -8,7 +8,7 @@ import sys
 import click
 
 from supz import __version__
-from supz.cli import app, failover, host, registry, role, status, sync
+from supz.cli import alerts, app, failover, host, registry, role, status, sync
 from supz.cli.env import Env
 from supz.errors import ExitCode, SupzError
 from supz.paths import resolve_root
@@ -47,7 +47,7 @@ def _restore_root(before: str | None) -> None:
         os.environ["SUPZ_ROOT"] = before
 
 
-for _module in (host, registry, role, app, sync, failover, status):
+for _module in (host, registry, role, app, sync, failover, status, alerts):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

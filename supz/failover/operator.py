@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from supz.alerts.spool import emit
 from supz.audit import AuditLog, AuditRecord, current_who
 from supz.config import load_config, read_config
 from supz.errors import PeerUnreachable, SupzError
@@ -47,10 +48,12 @@ class FreezeOutcome:
 
 
 def _audit(paths: HostPaths, host: str, command: str, detail: str) -> None:
+    """An audit line and an alert event (`freeze` / `unfreeze`)."""
     try:
         AuditLog(paths.audit_log).append(AuditRecord(command, [], "ok", current_who(host), detail=detail))
     except (OSError, SupzError):
         pass
+    emit(paths, host, command.split("-", 1)[1], detail=detail, who=current_who(host).real_user)
 
 
 def _said(paths: HostPaths) -> str:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from supz.alerts.spool import emit
 from supz.audit import AuditLog, AuditRecord, current_who
 from supz.cluster import peer_status
 from supz.config import ConfigFile
@@ -188,3 +189,5 @@ def audit_switchover(paths: HostPaths, host: str, report: Switchover, result: st
                         detail=f"from {host}{downtime}"))
     except (OSError, SupzError):
         pass
+    emit(paths, host, "switchover", target=target, result=result, downtime=report.downtime,
+         steps=[{"name": s.name, "seconds": round(s.seconds, 3)} for s in report.steps])

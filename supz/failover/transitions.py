@@ -18,7 +18,8 @@ from typing import Any
 
 from supz.audit import AuditLog, AuditRecord, current_who
 from supz.errors import SupervisordDown, SupzError
-from supz.failover.damping import after_transition
+from supz.alerts.spool import emit
+from supz.failover.damping import after_transition, read_damping
 from supz.failover.maintenance import read_maintenance
 from supz.config import read_config
 from supz.failover.settings import load_failover_settings
@@ -107,6 +108,11 @@ def _log(paths: HostPaths, result: TransitionResult, host: str) -> None:
         )
     except (OSError, SupzError):
         pass
+    if result.previous != result.to:
+        emit(paths, host, "failover", **{"from": result.previous, "to": result.to,
+                                         "seconds": round(result.seconds, 3), "started": counts.get("started", 0),
+                                         "stopped": counts.get("stopped", 0), "result": result.result,
+                                         "failed": result.result != "ok"})
 
 
 def _summary(answer: dict[str, Any]) -> tuple[int, list[str]]:
@@ -177,7 +183,11 @@ def apply(paths: HostPaths, state: str, host: str, pull_first: PullHook | None =
     _log(paths, outcome, host)
     try:
         settings = load_failover_settings(read_config(paths.config_file))
-        after_transition(paths, previous, state, settings.hold_down, settings.flap_count, settings.flap_window)
+        was_frozen = read_damping(paths).frozen
+        damping = after_transition(paths, previous, state, settings.hold_down, settings.flap_count,
+                                   settings.flap_window)
+        if damping.frozen and not was_frozen:
+            emit(paths, host, "flapping", reason=damping.frozen_reason)
     except SupzError:
         pass
     return outcome
