@@ -17,7 +17,8 @@ from typing import Any
 from supz.config import ConfigFile, load_config, read_config
 from supz.errors import ExitCode, SupzError
 from supz.failover.damping import read_damping
-from supz.failover.maintenance import maintenance_notice, maintenance_view
+from supz.failover.maintenance import maintenance_notice
+from supz.failover.standing import standing
 from supz.failover.settings import load_failover_settings
 from supz.paths import HostPaths
 from supz.registry import Registry
@@ -50,7 +51,7 @@ def local_status(paths: HostPaths, config_file: ConfigFile | None = None) -> dic
     damping = read_damping(paths)
     view["failover"] = {"frozen": damping.frozen_reason if damping.frozen else None,
                         "hold_down": round(max(0.0, damping.hold_until - time.time()), 1)}
-    view["failover"].update(maintenance_view(paths))
+    view["failover"].update(standing(paths, file, view["role"]))
     registry = Registry(paths, host=config.host)
     active, parked = registry.active_names(), registry.parked_names()
     view.update(generation=registry.generation, active=len(active), parked=len(parked))

@@ -9,6 +9,7 @@ import click
 from supz.cli.env import Env, pass_env
 from supz.cluster import cluster_status, local_status
 from supz.errors import ExitCode
+from supz.failover.standing import standing_line
 
 
 def _row(view: dict) -> str:  # type: ignore[type-arg]
@@ -36,7 +37,8 @@ def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
     from the registry). With --cluster, two MASTERs at once (split brain), a host whose
     supervisord is down, drift on any host or a host whose failover is frozen (flapping)
     is an error (exit 1); otherwise an unreachable peer exits 6. A host an operator froze
-    (`supz failover freeze`) is marked FROZEN, with a warning, and is not an error.
+    (`supz failover freeze`) is marked FROZEN, with a warning, and is not an error. Under each
+    host: whether a standby is ready to take over (`supz failover ready`) and its last failover.
     """
     if not cluster:
         view = local_status(env.paths, env.file)
@@ -55,6 +57,9 @@ def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
         click.echo(HEADER)
         for view in result.hosts:
             click.echo(_row(view))
+            line = standing_line(view)
+            if line:
+                click.echo(f"{'':<16} {line}")
         for problem in result.problems:
             click.echo(f"ERROR: {problem}", err=True)
         for problem in result.unreachable:

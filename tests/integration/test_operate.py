@@ -122,6 +122,9 @@ def test_switchover_there_and_back_and_refused_to_a_standby_that_is_not_ready(
     assert a.role() == "MASTER" and b.role() == "BACKUP" and a.holds_vip(vip)
     assert not a.supz.paths.failover_handover.exists()
     assert copies(a, b) == {n: [1, 0] for n in names}
+    shown = a.supz.supz("status", "--cluster")
+    assert "NOT READY (1): host-b: rel: command: release link" in shown.stdout, shown.stdout
+    assert "last failover BACKUP -> MASTER" in shown.stdout and "last failover FAULT -> BACKUP" in shown.stdout
     unready = a.supz.supz("failover", "ready")
     assert unready.returncode == 1 and "host-b: rel: command: release link" in unready.stdout
     audit = [json.loads(line) for line in a.supz.paths.audit_log.read_text().splitlines()]
