@@ -24,7 +24,13 @@ from supz.role import HA_ROLE, read_role
 
 
 def _fields(line: str) -> dict[str, str]:
-    return dict(word.split(":", 1) for word in line.split() if ":" in word)
+    """`key:value key:value` (supervisor's header and payload lines) as a dict."""
+    found: dict[str, str] = {}
+    for word in line.split():
+        key, sep, value = word.partition(":")
+        if sep:
+            found[key] = value
+    return found
 
 
 def handle(paths: HostPaths, host: str, headers: dict[str, str], payload: str, registry: set[str]) -> bool:

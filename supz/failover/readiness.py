@@ -21,6 +21,8 @@ from typing import Any
 
 from supz.config import ConfigFile, load_config, read_config
 from supz.errors import PeerUnreachable, SupzError
+from supz.failover.damping import refusal
+from supz.failover.maintenance import read_maintenance
 from supz.failover.remote import run_on_peer
 from supz.failover.settings import load_failover_settings
 from supz.paths import HostPaths
@@ -148,6 +150,12 @@ def _host_problems(paths: HostPaths, file: ConfigFile, host: str, role: str) -> 
         found.append(Problem(host, "-", f"keepalived {said}", f"start keepalived on {host}"))
     if role != "BACKUP":
         found.append(Problem(host, "-", f"role is {role}, not BACKUP", f"bring {host} back as BACKUP first"))
+    if read_maintenance(paths) is not None:
+        found.append(Problem(host, "-", "frozen for maintenance: it would not start anything",
+                             f"`supz failover unfreeze` on {host}"))
+    damped = refusal(paths, role)
+    if damped is not None:
+        found.append(Problem(host, "-", f"kept out of MASTER: {damped}", f"wait, or `supz failover thaw` on {host}"))
     return found
 
 

@@ -20,3 +20,12 @@ def test_a_frozen_host_records_announcements_and_applies_none(paths: HostPaths) 
     line = maintenance_notice(view)
     assert "FROZEN for maintenance" in line and "disk swap" in line and "keepalived says MASTER" in line
     assert read_maintenance(paths) is not None
+
+
+def test_a_frozen_standby_is_not_ready(paths: HostPaths) -> None:
+    from supz.failover.readiness import local_readiness
+
+    write_role(paths, "BACKUP")
+    freeze(paths, "host-b")
+    found = [p.line() for p in local_readiness(paths).problems]
+    assert any("frozen for maintenance" in line and "unfreeze" in line for line in found), found
