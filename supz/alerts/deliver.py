@@ -75,12 +75,15 @@ def deliver_once(paths: HostPaths, settings: AlertSettings, skip: set[str] | Non
 
 
 def run(paths: HostPaths, settings: AlertSettings, log: Callable[[str], None] | None = None,
-        rounds: int | None = None) -> None:
-    """Deliver forever (or `rounds` times): a target that is down is retried with a growing pause."""
+        rounds: int | None = None, between: Callable[[], object] | None = None) -> None:
+    """Deliver forever (or `rounds` times): a target that is down is retried with a growing pause;
+    `between` (the peer watch) runs before each round."""
     pause: dict[str, float] = {}
     due: dict[str, float] = {}
     done = 0
     while rounds is None or done < rounds:
+        if between is not None:
+            between()
         now = time.monotonic()
         result = deliver_once(paths, settings, skip={n for n, t in due.items() if t > now})
         for name, why in result.failed.items():

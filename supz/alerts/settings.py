@@ -7,6 +7,8 @@ target.pager = command /usr/local/bin/page --team ops   ; the event as JSON on s
 spool_max = 1000       ; events kept on disk; past it the oldest are dropped (and counted)
 timeout = 5            ; seconds per delivery attempt
 retry_max = 30         ; the longest pause between attempts at a target that is down
+peer_threshold = 30    ; a peer unreachable / newer / diverged / split brain this long raises an event
+watch_interval = 5     ; how often `supz alerts deliver` looks at the peers (0: never)
 ```
 """
 
@@ -34,6 +36,8 @@ class AlertSettings:
     spool_max: int = 1000
     timeout: float = 5.0
     retry_max: float = 30.0
+    peer_threshold: float = 30.0
+    watch_interval: float = 5.0
 
 
 def _target(config: ConfigFile, name: str, value: str) -> Target:
@@ -57,7 +61,8 @@ def load_alert_settings(config: ConfigFile) -> AlertSettings:
         targets = tuple(_target(config, key[len("target."):], value) for key, value in section.items()
                         if key.startswith("target."))
         settings = AlertSettings(targets, section.getint("spool_max", 1000), section.getfloat("timeout", 5.0),
-                                 section.getfloat("retry_max", 30.0))
+                                 section.getfloat("retry_max", 30.0), section.getfloat("peer_threshold", 30.0),
+                                 section.getfloat("watch_interval", 5.0))
     except ValueError as exc:
         raise config.error("alerts", exc) from exc
     if settings.spool_max < 1:

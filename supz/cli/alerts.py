@@ -40,7 +40,8 @@ def test_cmd(ctx: click.Context, env: Env) -> None:
 @pass_env
 @click.pass_context
 def deliver(ctx: click.Context, env: Env, once: bool) -> None:
-    """Deliver spooled events to every target, in order, retrying a target that is down.
+    """Deliver spooled events to every target, in order, retrying a target that is down; every
+    watch_interval seconds, raise events about the peers (unreachable, newer, diverged, split brain).
 
     Run it as the host-local program supz-alerts (etc/supz/host.d/supz-alerts.conf).
     """
@@ -55,7 +56,19 @@ def deliver(ctx: click.Context, env: Env, once: bool) -> None:
         for name, why in result.failed.items():
             click.echo(f"{name}: {why}", err=True)
         ctx.exit(ExitCode.ERROR if result.failed else ExitCode.OK)
-    run(env.paths, settings, log=lambda line: click.echo(line, err=True))
+    import time
+
+    from supz.alerts.watch import PeerWatch, watch_peers
+
+    watch = PeerWatch(settings.peer_threshold)
+    next_look = [0.0]
+
+    def between() -> None:
+        if settings.watch_interval > 0 and time.monotonic() >= next_look[0]:
+            next_look[0] = time.monotonic() + settings.watch_interval
+            watch_peers(env.paths, env.config.host, watch)
+
+    run(env.paths, settings, log=lambda line: click.echo(line, err=True), between=between)
 
 
 @alerts.command()

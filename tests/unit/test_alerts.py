@@ -156,3 +156,25 @@ def test_the_event_listener_alerts_for_a_fatal_application_on_the_master_only(
     receiver.up()
     deliver_once(paths, load_alert_settings(read_config(paths.config_file)))
     assert [(e["name"], e["state"]) for e in receiver.got] == [("web", "FATAL"), ("db", "EXITED unexpectedly")]
+
+
+def test_peer_conditions_raise_once_past_the_threshold_and_once_when_they_end(
+        paths: HostPaths, receiver: Receiver, tmp_path: Path) -> None:
+    from supz.alerts.watch import PeerWatch, look
+    from supz.sync.peers import PeerView
+
+    configure(paths, receiver, tmp_path)
+    write_role(paths, "MASTER")
+    watch = PeerWatch(threshold=30)
+    down = PeerView("b", False, error="ssh: connection refused")
+    assert look(paths, "host-a", watch, [down], now=100) == []
+    assert look(paths, "host-a", watch, [down], now=120) == []
+    [raised] = look(paths, "host-a", watch, [down], now=131)
+    assert (raised["kind"], raised["condition"], raised["error"]) == ("peer", "unreachable", "ssh: connection refused")
+    assert look(paths, "host-a", watch, [down], now=200) == []  # once
+    [back] = look(paths, "host-a", watch, [PeerView("b", True, 0, "", "host-b", "BACKUP")], now=201)
+    assert back["condition"] == "ok" and back["was"] == "unreachable"
+    both = PeerView("b", True, 0, "", "host-b", "MASTER")
+    assert look(paths, "host-a", watch, [both], now=202) == []
+    [split] = look(paths, "host-a", watch, [both], now=240)
+    assert (split["kind"], split["condition"]) == ("split-brain", "split brain")
