@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from supz.cli.main import run
+from supz.config import set_options
 from tests.conftest import sleep_program
 from tests.integration.test_failover_chaos import DETECTION, copies, exactly_once_on, start_pair
 from tests.integration.test_keepalived import REASON, Node, pair, wait  # noqa: F401 - pair is a fixture
@@ -129,3 +131,49 @@ def test_switchover_there_and_back_and_refused_to_a_standby_that_is_not_ready(
     assert unready.returncode == 1 and "host-b: rel: command: release link" in unready.stdout
     audit = [json.loads(line) for line in a.supz.paths.audit_log.read_text().splitlines()]
     assert [r["result"].split(":")[0] for r in audit if r["command"] == "failover-switchover"] == ["ok", "refused"]
+
+
+def test_alerts_of_a_failover_and_a_switchover_reach_a_receiver_that_was_down(
+        pair: tuple[Node, Node, str]) -> None:
+    """Both hosts spool their events while the loopback receiver is down (delivery fails), then
+    deliver them, in order and each once, when it is back: A's crash and B's takeover, then a
+    switchover back to A."""
+    from tests.unit.test_alerts import Receiver
+
+    a, b, _ = pair
+    receiver = Receiver()
+    try:
+        for node in (a, b):
+            set_options(node.supz.paths.config_file, "alerts",
+                        {"target.hook": f"webhook http://127.0.0.1:{receiver.port}/supz", "timeout": 2})
+        names = [f"al{i}" for i in range(5)]
+        start_pair(a, b, names)
+        a.kill_keepalived()
+        exactly_once_on(b, a, names, limit=DETECTION + 10)
+        wait("A to leave MASTER", lambda: a.role() == "FAULT", timeout=20)
+        a.start_keepalived()
+        wait("A back as BACKUP after its hold-down", lambda: a.role() == "BACKUP", timeout=60)
+        wait("A's keepalived to run its check", lambda: a.supz.paths.check_heartbeat.exists(), timeout=10)
+        moved = a.supz.supz("failover", "switchover", "--yes", timeout=300)
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+        # Delivered from this namespace, where the receiver listens on 127.0.0.1 (down so far).
+        for node in (a, b):
+            assert run(["--root", str(node.supz.root), "alerts", "deliver", "--once"]) == 1
+        receiver.up()
+        for node in (a, b):
+            assert run(["--root", str(node.supz.root), "alerts", "deliver", "--once"]) == 0
+            assert run(["--root", str(node.supz.root), "alerts", "deliver", "--once"]) == 0  # nothing twice
+    finally:
+        receiver.down()
+    by_host: dict[str, list[tuple[int, str, str]]] = {}
+    for event in receiver.got:
+        what = event.get("to", "") if event["kind"] == "failover" else event.get("result", "")
+        by_host.setdefault(event["host"], []).append((event["seq"], event["kind"], what))
+    assert len({e["id"] for e in receiver.got}) == len(receiver.got)
+    for host, events in by_host.items():
+        assert [seq for seq, _, _ in events] == sorted(seq for seq, _, _ in events), (host, events)
+    kinds_b = [(kind, what) for _, kind, what in by_host["host-b"]]
+    kinds_a = [(kind, what) for _, kind, what in by_host["host-a"]]
+    assert kinds_b[:1] == [("failover", "MASTER")] and ("switchover", "ok") in kinds_b, kinds_b
+    assert kinds_b.index(("switchover", "ok")) > kinds_b.index(("failover", "FAULT")), kinds_b
+    assert ("failover", "FAULT") in kinds_a and kinds_a[-1] == ("failover", "MASTER"), kinds_a
