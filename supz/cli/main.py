@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -30,21 +29,7 @@ def cli(ctx: click.Context, root: str) -> None:
 
     The registry says what must run; supzcli is the operators' shell on it.
     """
-    paths = resolve_root(root)
-    # As supervisord has it (supz.host.daemon): a program file's %(ENV_SUPZ_ROOT)s then means this
-    # host's root wherever supz parses it (the syncer's agent over ssh, readiness, lint).
-    # Restored when the command ends, for callers of `run` in-process.
-    before = os.environ.get("SUPZ_ROOT")
-    os.environ["SUPZ_ROOT"] = str(paths.root)
-    ctx.call_on_close(lambda: _restore_root(before))
-    ctx.obj = Env(paths)
-
-
-def _restore_root(before: str | None) -> None:
-    if before is None:
-        os.environ.pop("SUPZ_ROOT", None)
-    else:
-        os.environ["SUPZ_ROOT"] = before
+    ctx.obj = Env(resolve_root(root))
 
 
 for _module in (host, registry, role, app, sync, failover, status, alerts):
