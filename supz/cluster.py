@@ -17,6 +17,8 @@ from typing import Any
 from supz.config import ConfigFile, load_config, read_config
 from supz.errors import ExitCode, SupzError
 from supz.failover.damping import read_damping
+from supz.failover.maintenance import maintenance_notice
+from supz.failover.standing import standing
 from supz.failover.settings import load_failover_settings
 from supz.health.state import read_state as read_health_state
 from supz.health.state import unhealthy_apps
@@ -52,6 +54,7 @@ def local_status(paths: HostPaths, config_file: ConfigFile | None = None) -> dic
     damping = read_damping(paths)
     view["failover"] = {"frozen": damping.frozen_reason if damping.frozen else None,
                         "hold_down": round(max(0.0, damping.hold_until - time.time()), 1)}
+    view["failover"].update(standing(paths, file, view["role"]))
     registry = Registry(paths, host=config.host)
     active, parked = registry.active_names(), registry.parked_names()
     view.update(generation=registry.generation, active=len(active), parked=len(parked))
@@ -113,6 +116,7 @@ class ClusterView:
     problems: list[str] = field(default_factory=list)
 
     unreachable: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # an operator's freeze: shown, not an error
 
     @property
     def exit_code(self) -> ExitCode:
@@ -141,4 +145,5 @@ def cluster_status(paths: HostPaths, config_file: ConfigFile | None = None) -> C
     view.unreachable += [f"{h['host']}: unreachable: {h['error']}" for h in hosts[1:] if "error" in h and "role" not in h]
     view.problems += [f"failover frozen on {h['host']}: {h['failover']['frozen']}" for h in hosts
                       if (h.get("failover") or {}).get("frozen")]
+    view.notices += [maintenance_notice(h) for h in hosts if (h.get("failover") or {}).get("maintenance")]
     return view

@@ -213,6 +213,21 @@ class HostPaths:
         return self.state / "failover-damping.json"
 
     @property
+    def failover_maintenance(self) -> Path:
+        """An operator's freeze (`supz failover freeze`): transitions recorded, none applied."""
+        return self.state / "failover-maintenance.json"
+
+    @property
+    def failover_handover(self) -> Path:
+        """A switchover under way: the check fails on purpose until it is gone or expired."""
+        return self.state / "failover-handover.json"
+
+    @property
+    def alerts_spool(self) -> Path:
+        """Events waiting for delivery to the [alerts] targets, one file each, in order."""
+        return self.lib / "alerts"
+
+    @property
     def last_master(self) -> Path:
         """The host whose registry push this host last took: its MASTER, as far as it knows."""
         return self.state / "master.json"

@@ -9,6 +9,7 @@ import click
 from supz.cli.env import Env, pass_env
 from supz.cluster import cluster_status, local_status
 from supz.errors import ExitCode
+from supz.failover.standing import standing_line
 
 
 def _row(view: dict) -> str:  # type: ignore[type-arg]
@@ -18,7 +19,8 @@ def _row(view: dict) -> str:  # type: ignore[type-arg]
     lags = ", ".join(f"{s['peer']} {s['state']} lag {s['lag']:.1f}s" for s in view.get("sync", [])) or "-"
     return (f"{view['host']:<16} {view['role']:<8} {vip:<4} {view['supervisord']:<5} "
             f"{view['active']:>6} {view['parked']:>6} {view['running']:>7} {view.get('unhealthy', 0):>9} "
-            f"{view['generation']:>5}  {lags}")
+            f"{view['generation']:>5}  {lags}"
+            + ("  FROZEN" if (view.get("failover") or {}).get("maintenance") else ""))
 
 
 HEADER = (f"{'host':<16} {'role':<8} {'vip':<4} {'sv':<5} {'active':>6} {'parked':>6} {'running':>7} "
@@ -37,7 +39,9 @@ def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
     from the registry). With --cluster, two MASTERs at once (split brain), a host whose
     supervisord is down, drift on any host, a host whose failover is frozen (flapping), a
     blocked or lagging sync peer, or a set-aside registry not yet reviewed is an error (exit 1);
-    otherwise an unreachable peer exits 6.
+    otherwise an unreachable peer exits 6. A host an operator froze (`supz failover freeze`) is
+    marked FROZEN, with a warning, and is not an error. Under each host: whether a standby is
+    ready to take over (`supz failover ready`) and its last failover.
     """
     if not cluster:
         view = local_status(env.paths, env.file)
@@ -51,15 +55,20 @@ def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
     result = cluster_status(env.paths, env.file)
     if as_json:
         click.echo(json.dumps({"hosts": result.hosts, "problems": result.problems,
-                               "unreachable": result.unreachable}, indent=1))
+                               "unreachable": result.unreachable, "notices": result.notices}, indent=1))
     else:
         click.echo(HEADER)
         for view in result.hosts:
             click.echo(_row(view))
+            line = standing_line(view)
+            if line:
+                click.echo(f"{'':<16} {line}")
         for problem in result.problems:
             click.echo(f"ERROR: {problem}", err=True)
         for problem in result.unreachable:
             click.echo(f"warning: {problem}", err=True)
+        for notice in result.notices:
+            click.echo(f"warning: {notice}", err=True)
     ctx.exit(result.exit_code)
 
 

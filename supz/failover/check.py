@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 from supz.errors import SupzError
 from supz.failover.damping import refusal
+from supz.failover.handover import handing_over
 from supz.failover.settings import FailoverSettings
 from supz.host.leftovers import mark
 from supz.paths import HostPaths
@@ -92,9 +93,10 @@ def _busy(paths: HostPaths, settings: FailoverSettings, pid: int, letter: str) -
 
 def check(paths: HostPaths, settings: FailoverSettings) -> tuple[bool, str]:
     """(healthy, why): supervisord answers (or is alive and busy, for a bounded time), and, if
-    configured, every critical application runs; damping (hold-down, freeze) may say no."""
+    configured, every critical application runs; damping (hold-down, freeze) and a switchover
+    under way (`supz.failover.handover`) may say no."""
     role = read_role(paths)
-    damped = refusal(paths, role)
+    damped = refusal(paths, role) or handing_over(paths)
     if damped is not None:
         return False, damped
     pid, letter = supervisord_process(paths)

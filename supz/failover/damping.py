@@ -98,6 +98,13 @@ def thaw(paths: HostPaths) -> Damping:
     return Damping()
 
 
+def end_hold_down(paths: HostPaths) -> None:
+    """End a hold-down but keep a flapping freeze (a switchover's FAULT was no failure)."""
+    damping = read_damping(paths)
+    if damping.hold_until:
+        _write(paths, Damping(0.0, "", damping.frozen_since, damping.frozen_reason))
+
+
 def refusal(paths: HostPaths, role: str, now: float | None = None) -> str | None:
     """Why this host must not be (or become) MASTER now, or None."""
     damping = read_damping(paths)

@@ -16,10 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from supz.alerts.spool import emit
 from supz.audit import AuditLog, AuditRecord, current_who, now_iso
 from supz.config import read_config
 from supz.errors import StorageError, SupervisordDown, SupzError
-from supz.failover.damping import after_transition
+from supz.failover.damping import after_transition, read_damping
+from supz.failover.maintenance import read_maintenance
 from supz.failover.settings import load_failover_settings
 from supz.fsutil import atomic_write, file_lock
 from supz.host.leftovers import find_leftovers, sweep
@@ -123,6 +125,11 @@ def _log(paths: HostPaths, result: TransitionResult, host: str) -> None:
         )
     except (OSError, SupzError):
         pass
+    if result.previous != result.to:
+        emit(paths, host, "failover", **{"from": result.previous, "to": result.to,
+                                         "seconds": round(result.seconds, 3), "started": counts.get("started", 0),
+                                         "stopped": counts.get("stopped", 0), "result": result.result,
+                                         "failed": result.result != "ok"})
 
 
 def _summary(answer: dict[str, Any]) -> tuple[int, list[str]]:
@@ -193,18 +200,25 @@ def apply(paths: HostPaths, state: str, host: str, pull_first: PullHook | None =
     _log(paths, outcome, host)
     try:
         settings = load_failover_settings(read_config(paths.config_file))
-        after_transition(paths, previous, state, settings.hold_down, settings.flap_count, settings.flap_window)
+        was_frozen = read_damping(paths).frozen
+        damping = after_transition(paths, previous, state, settings.hold_down, settings.flap_count,
+                                   settings.flap_window)
+        if damping.frozen and not was_frozen:
+            emit(paths, host, "flapping", reason=damping.frozen_reason)
     except SupzError:
         pass
     return outcome
 
 
 def reconcile(paths: HostPaths, host: str, pull_first: PullHook | None = None) -> list[TransitionResult]:
-    """Under the failover lock, apply the latest announcement until no newer one arrived meanwhile."""
+    """Under the failover lock, apply the latest announcement until no newer one arrived meanwhile
+    (none while an operator froze the host: `supz.failover.maintenance`)."""
     done: list[TransitionResult] = []
     applied_file = paths.state / "failover-applied.json"
     with file_lock(paths.failover_lock, timeout=LOCK_TIMEOUT, what="failover"):
         while True:
+            if read_maintenance(paths) is not None:
+                return done  # an operator's freeze: recorded, applied by `supz failover unfreeze`
             wanted = read_wanted(paths)
             try:
                 applied = tuple(json.loads(applied_file.read_text(encoding="utf-8"))["seq"])
