@@ -18,8 +18,8 @@ from supz.config import ConfigFile, load_config, read_config
 from supz.errors import ExitCode, SupzError
 from supz.failover.damping import read_damping
 from supz.failover.maintenance import maintenance_notice
-from supz.failover.standing import standing
 from supz.failover.settings import load_failover_settings
+from supz.failover.standing import standing
 from supz.health.state import read_state as read_health_state
 from supz.health.state import unhealthy_apps
 from supz.paths import HostPaths

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from supz.alerts.settings import AlertSettings, load_alert_settings
+from supz.audit import now_iso
 from supz.config import read_config
 from supz.errors import SupzError
 from supz.fsutil import atomic_write, file_lock
 from supz.paths import HostPaths
-from supz.registry import now_iso
 
 
 def _events(paths: HostPaths) -> Path:

@@ -229,7 +229,8 @@ def switchover(ctx: click.Context, env: Env, to: str | None, yes: bool) -> None:
     4, nothing moved) when the target is not ready; exit 1 when the handover itself failed.
     """
     from supz.failover.remote import ask_peer
-    from supz.failover.switchover import Step, SwitchoverRefused, switchover as run_switchover
+    from supz.failover.switchover import Step, SwitchoverRefused
+    from supz.failover.switchover import switchover as run_switchover
     from supz.role import HA_ROLE, read_role
     from supz.sync.settings import LOCAL, load_sync_settings
 

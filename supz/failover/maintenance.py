@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from typing import Any
 
 from supz.fsutil import atomic_write
 from supz.paths import HostPaths
@@ -26,7 +26,7 @@ class Maintenance:
     reason: str = ""
 
 
-def read_maintenance(paths: HostPaths) -> Optional[Maintenance]:
+def read_maintenance(paths: HostPaths) -> Maintenance | None:
     """The operator's freeze, or None when this host's failover is live."""
     try:
         data = json.loads(paths.failover_maintenance.read_text(encoding="utf-8"))

@@ -17,8 +17,8 @@ from supz.alerts.spool import emit
 from supz.audit import AuditLog, AuditRecord, current_who
 from supz.config import load_config, read_config
 from supz.errors import PeerUnreachable, SupzError
-from supz.failover.remote import run_on_peer
 from supz.failover.maintenance import Maintenance, clear_maintenance, read_maintenance, write_maintenance
+from supz.failover.remote import run_on_peer
 from supz.failover.transitions import LOCK_TIMEOUT, PullHook, TransitionResult, read_wanted, reconcile
 from supz.fsutil import file_lock
 from supz.paths import HostPaths

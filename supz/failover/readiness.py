@@ -187,7 +187,7 @@ def local_readiness(paths: HostPaths, file: ConfigFile | None = None) -> Readine
         try:
             text = registry.read_text(name)
         except SupzError as exc:
-            result.problems.append(Problem(host, name, f"unreadable: {exc}", f"`supz sync push` from the MASTER"))
+            result.problems.append(Problem(host, name, f"unreadable: {exc}", "`supz sync push` from the MASTER"))
             continue
         result.problems += entry_problems(host, name, text, options)
     return result

@@ -35,8 +35,8 @@ from supz.failover.damping import end_hold_down
 from supz.failover.handover import end_handover, handing_over, start_handover
 from supz.failover.maintenance import read_maintenance
 from supz.failover.readiness import standby_readiness
-from supz.fsutil import file_lock
 from supz.failover.transitions import LOCK_TIMEOUT
+from supz.fsutil import file_lock
 from supz.paths import HostPaths
 from supz.role import HA_ROLE, read_role
 from supz.sync.peers import find_peer, push_once

@@ -16,9 +16,11 @@ import pytest
 
 from supz.cli.main import run
 from supz.config import set_options
-from tests.conftest import sleep_program
+from tests.integration import test_keepalived
 from tests.integration.test_failover_chaos import DETECTION, copies, exactly_once_on, start_pair
-from tests.integration.test_keepalived import REASON, Node, pair, wait  # noqa: F401 - pair is a fixture
+from tests.integration.test_keepalived import REASON, Node, wait
+
+pair = test_keepalived.pair  # the keepalived pair fixture, used here by name
 
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"failover lab: {REASON}")
 
