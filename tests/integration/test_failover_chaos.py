@@ -278,6 +278,9 @@ def test_a_lossy_slow_link_loses_no_change(pair: tuple[Node, Node, str]) -> None
     wait("B to run A's newest active set",
          lambda: copies(b, a) == {n: [1, 0] for n in names if n != names[1]}, timeout=30)
     assert content(b.supz) == newest
-    decision = [json.loads(line) for line in b.supz.paths.failover_log.read_text().splitlines()][-1]
+    # The transition's log line is written once its activation is done: B may run the set first.
+    wait("B's transition to MASTER in its log", lambda: ("BACKUP", "MASTER") in transitions_since(b, 0), timeout=30)
+    lines = [json.loads(line) for line in b.supz.paths.failover_log.read_text().splitlines()]
+    decision = [entry for entry in lines if entry.get("to") == "MASTER" and entry.get("from") != "MASTER"][-1]
     print(f"\nB's pull before activation: {decision.get('pull')}")
     assert "pulled generation" in decision.get("pull", "")
