@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import allow_changes_off_master
 from tests.integration import test_keepalived
 from tests.integration.test_health import app_entry
 from tests.integration.test_keepalived import REASON, Node, wait
@@ -42,8 +43,10 @@ def test_critical_application_exhausted_fails_the_master_over(pair: tuple[Node, 
     flags = tmp_path / "flags"
     flags.mkdir()
     os.chmod(tmp_path, 0o755)
+    allow_changes_off_master(a.supz)  # seeding A while it is still BACKUP
     a.supz.add("crit", app_entry("crit", flags, health={"max_restarts": "1", "exhausted": "failover"}))
     a.supz.add("side", app_entry("side", flags, probe="tcp", health={"interval": "0.5"}))
+    allow_changes_off_master(a.supz, False)
     a.start_keepalived()
     wait("A MASTER, crit HEALTHY on A", lambda: a.role() == "MASTER" and status_of(a, "crit:crit") == "HEALTHY")
     b.start_keepalived()
