@@ -219,35 +219,30 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
 
         Loading and spawning go in slices (`Slicer`): between two, supervisord's loop turns, so
         its clients (the vrrp check among them) are answered while a thousand programs start.
+        Each entry is started in the slice that loads it: supervisord's loop spawns every loaded
+        `autostart` program it finds never started, all in one turn, outside any slice.
         """
         slicer = Slicer()
         loaded = []
+        spawned = []
         for name in names:
+            outcome = outcomes[name]
             if not self.table.loaded(name):
                 try:
                     config = self._spec(name).group_config
                 except InvalidProgramFile as exc:
-                    outcomes[name].ok, outcomes[name].status, outcomes[name].message = False, "invalid", exc.message
-                else:
-                    self.table.add(config)
-                    loaded.append(config)
+                    outcome.ok, outcome.status, outcome.message = False, "invalid", exc.message
+                    continue
+                self.table.add(config)
+                loaded.append(config)
+            started = self.table.start(name)
+            outcome.status = outcome.status or ("started" if started else "already running")
+            spawned.extend(started)
             if slicer.due():
                 self.table.remember(loaded)
                 loaded = []
                 yield from slicer.breathe()
         self.table.remember(loaded)
-        spawned = []
-        for name in names:
-            outcome = outcomes[name]
-            if not outcome.ok:
-                continue
-            started = self.table.start(name)
-            if started:
-                outcome.status = outcome.status or "started"
-            else:
-                outcome.status = outcome.status or "already running"
-            spawned.extend(started)
-            yield from slicer.breathe()
         if not wait or not spawned:
             return outcomes
         failures = yield from wait_started(spawned, self._start_deadline(names))
@@ -461,7 +456,6 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
             outcomes: dict[str, Outcome] = {}
             to_stop: list[str] = []
             to_start: list[str] = []
-            fresh: dict[str, ProgramSpec] = {}
             for name in scope:
                 entry = entries.get(name)
                 outcome = outcomes[name] = Outcome(name)
@@ -479,19 +473,17 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
                     continue
                 group = self.table.groups.get(name)
                 if group is None:
-                    fresh[name] = spec
                     to_start.append(name)
                     outcome.status = "added"
                 elif group.config != spec.group_config:
-                    fresh[name] = spec
                     to_stop.append(name)
                     to_start.append(name)
                     outcome.status = "updated"
                 else:
                     outcome.status = "unchanged"
             yield from self._stop_and_unload(to_stop, outcomes)
+            # Loaded by _load_and_start, each started in the slice that loads it.
             startable = [n for n in to_start if outcomes[n].ok]
-            self.table.load_all([fresh[n].group_config for n in startable])
             yield from self._load_and_start(startable, outcomes, wait=True)
             changed = [o for o in outcomes.values() if o.status != "unchanged" or not o.ok]
             if changed:

@@ -7,6 +7,7 @@ test (or a poll) calls `transition()`, so no process is ever forked.
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 from supervisor.http import NOT_DONE_YET
@@ -51,12 +52,18 @@ class FakeProcess:
     def spawn(self) -> None:
         self.spawns += 1
         self.pid = next(_pids)
+        self.laststart = time.time()
         self.state = ProcessStates.STARTING
 
     def stop(self) -> None:
         self.state = ProcessStates.STOPPING
 
-    def transition(self) -> None:
+    def transition(self) -> bool:
+        """One turn of supervisord's loop for this process; True when the loop itself spawned it
+        (as supervisor does for a never-started `autostart` process)."""
+        if self.state == ProcessStates.STOPPED and not self.laststart and self.config.autostart:
+            self.spawn()
+            return True
         if self.state == ProcessStates.STARTING:
             self.state = ProcessStates.BACKOFF if self.broken else ProcessStates.RUNNING
         elif self.state == ProcessStates.STOPPING and not self.stubborn:
@@ -65,6 +72,7 @@ class FakeProcess:
                 return
             self.state = ProcessStates.STOPPED
             self.pid = 0
+        return False
 
 
 class FakeGroup:
@@ -90,6 +98,7 @@ class FakeSupervisord:
         options.configroot.supervisord = Section()
         self.options = options
         self.process_groups: dict[str, FakeGroup] = {}
+        self.loop_spawns = 0  # processes supervisord's own loop spawned (autostart), not the extension
 
     def add_process_group(self, config: Any) -> bool:
         if config.name in self.process_groups:
@@ -110,7 +119,8 @@ class FakeSupervisord:
         """One turn of supervisord's main loop: every process transitions."""
         for group in list(self.process_groups.values()):
             for process in group.processes.values():
-                process.transition()
+                if process.transition():
+                    self.loop_spawns += 1
 
     def process(self, namespec: str) -> FakeProcess:
         group, _, name = namespec.partition(":")

@@ -184,6 +184,30 @@ def test_activation_yields_to_supervisord_between_slices(paths: HostPaths, monke
     assert turns >= 5, "the 40 spawns (200 ms) must be cut in slices of 20 ms"
 
 
+def test_activation_spawns_inside_its_slices_never_in_supervisords_loop(
+        paths: HostPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    """supervisord's loop spawns every loaded `autostart` program it finds never started, all in
+    one turn: a group the activation loaded in one slice must be started in that same slice, or
+    the loop's next turn spawns the whole slice's groups outside any budget."""
+    import time
+
+    from supz.supervisord import engine
+
+    monkeypatch.setattr(engine, "SLICE_SECONDS", 0.02)
+    monkeypatch.setattr(engine, "clients_waiting", lambda: True)
+    add = FakeSupervisord.add_process_group
+
+    def slow_add(self: FakeSupervisord, config: object) -> bool:
+        time.sleep(0.002)
+        return add(self, config)
+
+    monkeypatch.setattr(FakeSupervisord, "add_process_group", slow_add)
+    iface, supervisord = make(paths, [f"app{i}" for i in range(60)])
+    answer = settle(iface.activate(CTX), supervisord)
+    assert {r["status"] for r in answer["results"]} == {"started"}
+    assert supervisord.loop_spawns == 0
+
+
 def test_registry_changes_on_a_host_that_is_not_master_are_refused(paths: HostPaths) -> None:
     """Only a MASTER pushes: a park, unpark or remove on a BACKUP would be lost, so it is refused."""
     import json
