@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="programs for activation, deactivation, park, unpark")
     parser.add_argument("--status-programs", type=int, default=2000, help="programs for the status case")
     parser.add_argument("--stall-programs", type=int, nargs="+", default=[1000, 2000],
-                        help="program counts for the stall case (the longest getState wait during activation)")
+                        help="program counts for the stall cases (the longest getState wait during activation, and deactivation)")
     parser.add_argument("--health-programs", type=int, default=1000, help="applications the health daemon probes")
     parser.add_argument("--health-seconds", type=float, default=30.0, help="length of each health measurement window")
     parser.add_argument("--repeat", type=int, default=3, help="runs of every case on each side")

@@ -351,25 +351,34 @@ def stall(fleet: Fleet, counts: list[int], repeat: int, log: Callable[[str], Non
         names = program_names(count)
         log(f"setting up a supz HA root and a stock root with {count} programs each (stall)")
         ours, stock = _pair(fleet, f"stall{count}", names)
-        runs: dict[str, list[float]] = {"supz": [], "stock": [], "act": []}
+        runs: dict[str, list[float]] = {k: [] for k in ("supz", "stock", "act", "supz_stop", "stock_stop")}
         for attempt in range(1, repeat + 1):
             probe = Probe(ours)
             runs["act"].append(_timed(functools.partial(supz_activate, ours)))
             runs["supz"].append(probe.stop())
             _expect_running(ours, names)
+            probe = Probe(ours)
             supz_deactivate(ours)
+            runs["supz_stop"].append(probe.stop())
             probe = Probe(stock)
             stock_activate(stock, names)
             runs["stock"].append(probe.stop())
+            probe = Probe(stock)
             stock_deactivate(stock, names)
+            runs["stock_stop"].append(probe.stop())
             _clear_parked(stock)
             log(f"  run {attempt}/{repeat}: longest getState wait {runs['supz'][-1] * 1000:.0f} ms "
-                f"(activation {runs['act'][-1]:.2f}s) vs {runs['stock'][-1] * 1000:.0f} ms")
+                f"(activation {runs['act'][-1]:.2f}s) vs {runs['stock'][-1] * 1000:.0f} ms; while stopping "
+                f"{runs['supz_stop'][-1] * 1000:.0f} ms vs {runs['stock_stop'][-1] * 1000:.0f} ms")
         results.append(CaseResult(
             f"stall{count}", f"longest supervisord stall while {count} programs start (getState every 50 ms)",
             Summary.of(runs["supz"]), Summary.of(runs["stock"]), None,
             "supz.activate, another process calling getState every 50 ms",
             "reread; update (as activation), the same probe", limit=0.1))
+        results.append(CaseResult(
+            f"stall-stop{count}", f"longest supervisord stall while {count} programs stop (getState every 50 ms)",
+            Summary.of(runs["supz_stop"]), Summary.of(runs["stock_stop"]), None,
+            "supz.deactivate, the same probe", "stop all; reread; update (as deactivation), the same probe"))
         for host in (ours, stock):
             host.kill()
         fleet.destroy_all()

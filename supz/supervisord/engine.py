@@ -39,6 +39,8 @@ CALLBACK_DELAY = 0.02
 # A bulk operation works at most this long before it looks whether a client waits, and if one does,
 # lets supervisord's loop turn (answer it) for CALLBACK_DELAY.
 SLICE_SECONDS = 0.02
+# How many turns of supervisord's loop a bulk operation leaves to waiting clients between two slices.
+WAITING_TURNS = 3
 
 
 class Slicer:
@@ -60,14 +62,18 @@ class Slicer:
         return time.monotonic() - self.started >= self.budget
 
     def breathe(self) -> Generator[object, None, None]:
-        """At the end of a slice, yield to supervisord's loop if a client is waiting; resume a fresh one.
+        """At the end of a slice, yield to supervisord's loop while a client is waiting; resume a fresh one.
 
-        With nobody waiting the work goes on at full speed; a waiting client (the vrrp check,
-        supzcli) gets the loop for at least CALLBACK_DELAY before the next slice.
+        With nobody waiting the work goes on at full speed. A client needs two turns of the loop
+        (one accepts its connection, the next reads and answers its request), so the operation
+        stays out of the loop while a client is still waiting, for at most WAITING_TURNS turns:
+        a flood of clients slows an activation, it never stops it.
         """
         if not self.due():
             return
-        if clients_waiting():
+        for _ in range(WAITING_TURNS):
+            if not clients_waiting():
+                break
             yield time.time()
         self.started = time.monotonic()
         self.slices += 1

@@ -45,13 +45,14 @@ def test_bench_runs_every_case_and_cleans_up(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(out.read_text())
     assert [c["case"] for c in figures["cases"]] == [
-        "activate", "deactivate", "park", "unpark", "status", "status-same-root", "stall3"]
+        "activate", "deactivate", "park", "unpark", "status", "status-same-root", "stall3", "stall-stop3"]
     assert figures["machine"]["cores"] >= 1 and figures["settings"]["programs"] == 3
     for case in figures["cases"]:
         assert case["supz"]["median"] > 0 and case["stock"]["median"] > 0
     table = result.stdout
     assert "activation: 3 programs loaded and RUNNING" in table and "ratio = the comparison / supz" in table
     assert "longest supervisord stall while 3 programs start" in table and "<= 100 ms" in table
+    assert "longest supervisord stall while 3 programs stop" in table
     assert _bench_roots() == before, "every benchmark root is removed"
     assert "supzb-" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
 

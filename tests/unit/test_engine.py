@@ -234,3 +234,19 @@ def test_close_child_fds_does_what_supervisors_own_child_setup_does(monkeypatch:
 
     for redirect in (False, True):
         assert run(close_child_fds, redirect) == run(stock, redirect)
+
+
+def test_a_slice_ends_by_leaving_the_loop_to_clients_while_they_wait_but_not_forever(monkeypatch: Any) -> None:
+    """A client needs two turns (accept, then read and answer): the slicer stays out while one
+    still waits, and a flood of clients gets at most WAITING_TURNS turns before work resumes."""
+    from supz.supervisord import engine
+
+    waiting = iter([True, True, False])
+    monkeypatch.setattr(engine, "clients_waiting", lambda: next(waiting))
+    slicer = engine.Slicer(budget=0.0)
+    assert len(list(slicer.breathe())) == 2
+    monkeypatch.setattr(engine, "clients_waiting", lambda: True)
+    assert len(list(slicer.breathe())) == engine.WAITING_TURNS
+    monkeypatch.setattr(engine, "clients_waiting", lambda: False)
+    assert list(slicer.breathe()) == []
+    assert slicer.slices == 4
