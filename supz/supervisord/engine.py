@@ -33,11 +33,11 @@ START_FAILED = (ProcessStates.BACKOFF, ProcessStates.FATAL, ProcessStates.EXITED
 # How often a stop wait looks again: from a quick first look, backing off while nothing changes.
 STOP_RECHECK = (0.02, 0.25)
 # supervisord calls a deferred callback again only when this much time has passed since the last
-# call; a wake-up requested sooner than that would turn the loop without calling it. It is also
-# the least time a sliced bulk operation leaves to a waiting client.
-CALLBACK_DELAY = 0.02
+# call; a wake-up requested sooner than that would turn the loop without calling it. Short, so a
+# bulk operation resumes as soon as the clients it made way for are answered.
+CALLBACK_DELAY = 0.002
 # A bulk operation works at most this long before it looks whether a client waits, and if one does,
-# lets supervisord's loop turn (answer it) for CALLBACK_DELAY.
+# lets supervisord's loop turn until it is answered (see Slicer.breathe).
 SLICE_SECONDS = 0.02
 # How many turns of supervisord's loop a bulk operation leaves to waiting clients between two slices.
 WAITING_TURNS = 3
