@@ -132,11 +132,14 @@ def monitor(paths: HostPaths) -> Outcome:
             running = {spec.split(":", 1)[0] for spec in client.supz("running")} & ours
             drift = client.supz("drift") if role == HA_ROLE else []
     except SupzError as exc:
+        # Nothing of this root runs without its supervisord, unless a dead one left programs
+        # behind: a probe at boot (before supervisord starts, a stale MASTER role on disk) is
+        # answered "not running", which is the truth.
         left = find_leftovers(paths)
-        if role == HA_ROLE or left:
-            return Outcome(Ocf.ERR_GENERIC, f"supervisord is not running ({exc}); role {role}, "
-                                            f"{len(left)} process(es) left by it")
-        return Outcome(Ocf.NOT_RUNNING, f"supervisord is not running; role {role}")
+        if left:
+            return Outcome(Ocf.ERR_GENERIC, f"supervisord is not running ({exc}) and {len(left)} process(es) "
+                                            f"it started still run; role {role}")
+        return Outcome(Ocf.NOT_RUNNING, f"supervisord is not running, nothing of {paths.root} runs; role {role}")
     if role != HA_ROLE:
         if running:
             return Outcome(Ocf.ERR_GENERIC, f"{len(running)} application(s) run on a host that is {role}: "
