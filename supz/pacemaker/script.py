@@ -22,7 +22,8 @@ _SCRIPT = """\
 # resource's parameters as OCF_RESKEY_root (the supz host root, default /) and OCF_RESKEY_supz
 # (the supz command, default below). `supz --root ROOT pacemaker agent ACTION` does the work and
 # exits with the OCF code.
-supz="${{OCF_RESKEY_supz:-{supz}}}"
+default_supz={supz}
+supz="${{OCF_RESKEY_supz:-$default_supz}}"
 if [ ! -x "$supz" ]; then
     echo "ocf:supz:registry: $supz is not installed" >&2
     exit 5  # OCF_ERR_INSTALLED

@@ -61,14 +61,20 @@ def test_the_cib_snippet_colocates_and_orders_the_vip_after_the_applications() -
 
 
 def test_the_agent_script_runs_the_named_supz(tmp_path: Path) -> None:
-    target = install_agent(tmp_path / "supz", "/opt/my supz/bin/supz")
-    text = target.read_text()
+    fake = tmp_path / "my supz" / "supz"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\necho "$@"\nexit 7\n')
+    fake.chmod(0o755)
+    target = install_agent(tmp_path / "ocf", str(fake))
     assert target.stat().st_mode & 0o777 == 0o755
-    assert "${OCF_RESKEY_supz:-'/opt/my supz/bin/supz'}" in text and "pacemaker agent" in text
     assert agent_script("/usr/bin/supz").startswith("#!/bin/sh\n")
+    done = subprocess.run([str(target), "monitor"], capture_output=True, text=True, env={"OCF_RESKEY_root": "/srv/ga"})
+    assert (done.returncode, done.stdout) == (7, "--root /srv/ga pacemaker agent monitor\n")
+    done = subprocess.run([str(target)], capture_output=True, text=True, env={})
+    assert done.stdout == "--root / pacemaker agent usage\n"
     done = subprocess.run([str(target), "monitor"], capture_output=True, text=True,
                           env={"OCF_RESKEY_supz": str(tmp_path / "none")})
-    assert done.returncode == ocf.Ocf.ERR_INSTALLED
+    assert done.returncode == ocf.Ocf.ERR_INSTALLED and "is not installed" in done.stderr
 
 
 def test_the_manager_setting(tmp_path: Path) -> None:
@@ -114,3 +120,16 @@ def test_pull_waits_for_a_silent_peer_that_may_be_newer_still(paths: HostPaths, 
     monkeypatch.setattr(peers, "peer_generations", lambda _paths: [PeerView("b", True, 5), PeerView("c", True, 9)])
     monkeypatch.setattr(peers, "pull_from", flaky)
     assert pull.pull_if_newer(paths, budget=0.05).startswith("pulled generation 5 from b")
+
+
+@pytest.mark.parametrize("manager", ["keepalived", "pacemaker"])
+def test_only_keepalived_transitions_feed_the_damping(paths: HostPaths, monkeypatch, manager: str) -> None:  # type: ignore[no-untyped-def]
+    """Under Pacemaker, migration-threshold and failure-timeout damp; supz's hold-down and flapping
+    freeze (made for keepalived's check) stay out of the way."""
+    from supz.failover import transitions
+
+    paths.config_file.write_text(f"[ha]\nenabled = yes\nmanager = {manager}\n")
+    calls = []
+    monkeypatch.setattr(transitions, "after_transition", lambda *args: calls.append(args) or transitions.read_damping(paths))
+    transitions.apply(paths, "MASTER", "h")  # no supervisord here: the transition fails, then damping or not
+    assert bool(calls) is (manager == "keepalived")
