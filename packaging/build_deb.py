@@ -18,6 +18,9 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from supz.pacemaker.script import agent_script  # noqa: E402 - the checkout's, standard library only
+
 SITE = Path("usr/lib/python3/dist-packages")
 SCRIPTS = {
     "supz": ("supz.cli.main", "main"),
@@ -36,6 +39,7 @@ DEPENDS = [
     "rsync",
 ]
 RECOMMENDS = ["keepalived", "openssh-client", "logrotate"]
+SUGGESTS = ["pacemaker", "resource-agents"]
 DROPIN = """\
 # supz's package: `systemctl reload supervisor` would run `supervisorctl reload` as root, a restart
 # of every program around supz's refusal of reload. It rereads the config and applies changes to
@@ -84,6 +88,8 @@ def stage(tree: Path, ver: str, extras: Path | None) -> None:
         _write(tree / "usr/bin" / name,
                f"#!/usr/bin/python3\nimport sys\nfrom {module} import {func}\nsys.exit({func}())\n", 0o755)
     _write(tree / "usr/lib/systemd/system/supervisor.service.d/supz.conf", DROPIN)
+    # Where Pacemaker looks for OCF agents: ocf:supz:registry (docs/pacemaker.md).
+    _write(tree / "usr/lib/ocf/resource.d/supz/registry", agent_script("/usr/bin/supz"), 0o755)
     _write(tree / "etc/logrotate.d/supz", (REPO / "etc/logrotate/supz").read_text(encoding="utf-8"))
     doc = tree / "usr/share/doc/supz"
     _write(doc / "README.md", (REPO / "README.md").read_text(encoding="utf-8"))
@@ -110,6 +116,7 @@ def control(tree: Path, ver: str) -> None:
         f"Installed-Size: {size}",
         f"Depends: {', '.join(DEPENDS)}",
         f"Recommends: {', '.join(RECOMMENDS)}",
+        f"Suggests: {', '.join(SUGGESTS)}",
         "Description: active/standby application hosting on supervisor and keepalived",
         " supz turns supervisor plus keepalived into an active/standby platform: a registry",
         " of supervisor program files, a supervisord extension, the supzcli shell, a registry",

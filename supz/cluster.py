@@ -117,6 +117,7 @@ class ClusterView:
 
     unreachable: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # an operator's freeze: shown, not an error
+    pacemaker: dict[str, Any] | None = None  # what Pacemaker says, on a host it manages
 
     @property
     def exit_code(self) -> ExitCode:
@@ -146,4 +147,10 @@ def cluster_status(paths: HostPaths, config_file: ConfigFile | None = None) -> C
     view.problems += [f"failover frozen on {h['host']}: {h['failover']['frozen']}" for h in hosts
                       if (h.get("failover") or {}).get("frozen")]
     view.notices += [maintenance_notice(h) for h in hosts if (h.get("failover") or {}).get("maintenance")]
+    config = load_config(file)
+    if config.ha_enabled and config.manager == "pacemaker":
+        from supz.pacemaker.crm import pacemaker_problems, pacemaker_view
+
+        view.pacemaker = pacemaker_view(paths)
+        view.problems += pacemaker_problems(view.pacemaker)
     return view

@@ -29,6 +29,9 @@ class ShellLook:
     farewell: str = "bye"
 
 
+MANAGERS = ("keepalived", "pacemaker")
+
+
 @dataclass(frozen=True)
 class SupzConfig:
     host: str = field(default_factory=platform.node)
@@ -37,6 +40,9 @@ class SupzConfig:
     # With HA off a host is standalone: its active entries always run. With HA on they run only
     # while the host's role is MASTER.
     ha_enabled: bool = False
+    # Who moves the applications between hosts: keepalived (the pair's default) or pacemaker (the
+    # resource agent ocf:supz:registry, docs/pacemaker.md).
+    manager: str = "keepalived"
     # Extra seconds past a program's stopwaitsecs / startsecs before a waiting call gives up.
     deadline_margin: float = 5.0
     # posix_spawn for programs that allow it ([supervisord] fast_spawn; see supervisord/tuning.py).
@@ -96,13 +102,16 @@ def load_config(config: ConfigFile) -> SupzConfig:
         )
         section = "ha"
         ha_enabled = parser.getboolean("ha", "enabled", fallback=False)
+        manager = parser.get("ha", "manager", fallback="keepalived").strip().lower()
+        if manager not in MANAGERS:
+            raise ValueError(f"manager = {manager}: expected one of {', '.join(MANAGERS)}")
         section = "supervisord"
         margin = parser.getfloat("supervisord", "deadline_margin", fallback=5.0)
         fast_spawn = parser.getboolean("supervisord", "fast_spawn", fallback=True)
     except (configparser.Error, ValueError) as exc:
         raise config.error(section, exc) from exc
-    return SupzConfig(host=host, policy=policy, look=look, ha_enabled=ha_enabled, deadline_margin=margin,
-                      fast_spawn=fast_spawn)
+    return SupzConfig(host=host, policy=policy, look=look, ha_enabled=ha_enabled, manager=manager,
+                      deadline_margin=margin, fast_spawn=fast_spawn)
 
 
 def set_options(path: Path, section: str, values: dict[str, object]) -> None:

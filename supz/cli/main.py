@@ -7,7 +7,7 @@ import sys
 import click
 
 from supz import __version__
-from supz.cli import alerts, app, failover, health, host, metrics, registry, role, status, sync
+from supz.cli import alerts, app, failover, health, host, metrics, pacemaker, registry, role, status, sync
 from supz.cli.env import Env
 from supz.errors import ExitCode, SupzError
 from supz.paths import resolve_root
@@ -32,7 +32,7 @@ def cli(ctx: click.Context, root: str) -> None:
     ctx.obj = Env(resolve_root(root))
 
 
-for _module in (host, registry, role, app, sync, failover, health, status, metrics, alerts):
+for _module in (host, registry, role, app, sync, failover, health, status, metrics, alerts, pacemaker):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

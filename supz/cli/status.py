@@ -10,6 +10,7 @@ from supz.cli.env import Env, pass_env
 from supz.cluster import cluster_status, local_status
 from supz.errors import ExitCode
 from supz.failover.standing import standing_line
+from supz.pacemaker.crm import pacemaker_lines
 
 
 def _row(view: dict) -> str:  # type: ignore[type-arg]
@@ -41,7 +42,9 @@ def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
     blocked or lagging sync peer, or a set-aside registry not yet reviewed is an error (exit 1);
     otherwise an unreachable peer exits 6. A host an operator froze (`supz failover freeze`) is
     marked FROZEN, with a warning, and is not an error. Under each host: whether a standby is
-    ready to take over (`supz failover ready`) and its last failover.
+    ready to take over (`supz failover ready`) and its last failover. On a host Pacemaker manages
+    (`[ha] manager = pacemaker`): quorum, the nodes, and where each supz resource runs; no quorum,
+    a supz resource active on two nodes or failed, or this root's running nowhere is an error.
     """
     if not cluster:
         view = local_status(env.paths, env.file)
@@ -55,7 +58,8 @@ def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
     result = cluster_status(env.paths, env.file)
     if as_json:
         click.echo(json.dumps({"hosts": result.hosts, "problems": result.problems,
-                               "unreachable": result.unreachable, "notices": result.notices}, indent=1))
+                               "unreachable": result.unreachable, "notices": result.notices,
+                               "pacemaker": result.pacemaker}, indent=1))
     else:
         click.echo(HEADER)
         for view in result.hosts:
@@ -63,6 +67,9 @@ def status(ctx: click.Context, env: Env, cluster: bool, as_json: bool) -> None:
             line = standing_line(view)
             if line:
                 click.echo(f"{'':<16} {line}")
+        if result.pacemaker is not None:
+            for line in pacemaker_lines(result.pacemaker):
+                click.echo(line)
         for problem in result.problems:
             click.echo(f"ERROR: {problem}", err=True)
         for problem in result.unreachable:

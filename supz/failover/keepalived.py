@@ -63,11 +63,12 @@ def render_keepalived(paths: HostPaths, settings: FailoverSettings, host: str) -
         supz=str(supz_executable()),
         check=str(supz_executable().with_name("supz-check")),
         fifo=str(paths.notify_fifo),
-        timing=check_timing(settings, _program_count(paths)),
+        timing=check_timing(settings, program_count(paths)),
     )
 
 
-def _program_count(paths: HostPaths) -> int:
+def program_count(paths: HostPaths) -> int:
+    """Registry entries, active and parked: what the timings derived from the host's size count."""
     try:
         return sum(1 for _ in paths.active.iterdir()) + sum(1 for _ in paths.parked.iterdir())
     except OSError:

@@ -18,7 +18,7 @@ from typing import Any
 
 from supz.alerts.spool import emit
 from supz.audit import AuditLog, AuditRecord, current_who, now_iso
-from supz.config import read_config
+from supz.config import load_config, read_config
 from supz.errors import StorageError, SupervisordDown, SupzError
 from supz.failover.damping import after_transition, read_damping
 from supz.failover.maintenance import read_maintenance
@@ -199,7 +199,10 @@ def apply(paths: HostPaths, state: str, host: str, pull_first: PullHook | None =
     outcome = TransitionResult(state, previous, time.monotonic() - started, result, details)
     _log(paths, outcome, host)
     try:
-        settings = load_failover_settings(read_config(paths.config_file))
+        file = read_config(paths.config_file)
+        if load_config(file).manager == "pacemaker":
+            return outcome  # Pacemaker damps itself (migration-threshold, failure-timeout)
+        settings = load_failover_settings(file)
         was_frozen = read_damping(paths).frozen
         damping = after_transition(paths, previous, state, settings.hold_down, settings.flap_count,
                                    settings.flap_window)

@@ -31,7 +31,7 @@ from supz.names import validate_name
 from supz.paths import HostPaths, resolve_root
 from supz.programfile import ProgramSpec, read_program_file
 from supz.registry import EntryState, Registry
-from supz.role import HA_ROLE, read_role
+from supz.role import HA_ROLE, read_role, write_role
 from supz.supervisord import caller as callers
 from supz.supervisord import gate
 from supz.supervisord.engine import Operation, Outcome, ProcessTable, Slicer, drive, wait_started, wait_stopped
@@ -94,6 +94,11 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
             self._recover(Context({"command": "recover", "user": "supervisord"}, self.config.host))
         except SupzError as exc:
             logger.critical(f"supz: registry recovery failed: {exc}")
+        if self.config.ha_enabled and self.config.manager == "pacemaker" and read_role(self.paths) == HA_ROLE:
+            # Under Pacemaker a MASTER role left by a crash is no claim: the cluster may run the
+            # resource elsewhere now. Start with none; Pacemaker's probe then starts it where it decides.
+            write_role(self.paths, "STOP")
+            logger.warn("supz: managed by Pacemaker: the role MASTER left by the last supervisord is now STOP")
         active = self.registry.active_names()
         if not self.ha_allowed():
             self.table.unload_all([n for n in active if self.table.loaded(n)])

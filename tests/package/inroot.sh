@@ -43,6 +43,9 @@ wait_for 20 running localprog || fail "Debian's supervisord does not run its con
 step "install supz's package (offline: everything it needs is a Debian package)"
 apt-get install -y -qq --no-install-recommends "$deb" >/dev/null
 for cmd in supz supzcli supz-check; do command -v "$cmd" >/dev/null || fail "$cmd not on PATH"; done
+agent=/usr/lib/ocf/resource.d/supz/registry
+[ -x "$agent" ] || fail "no OCF agent $agent"
+"$agent" meta-data | grep -q '<resource-agent name="registry">' || fail "$agent meta-data does not run Debian's supz"
 running localprog || fail "installing supz's package touched supervisord"
 
 step "supz --root / init --socket-group ops"

@@ -54,7 +54,8 @@ def test_the_package_installs_and_runs_the_real_host_path_on_debian_12(tmp_path:
     assert deb.name.startswith("supz_") and deb.suffix == ".deb"
     listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
     for installed in ("./usr/bin/supz", "./usr/bin/supzcli", "./usr/lib/python3/dist-packages/supz/supervisord/rpc.py",
-                      "./usr/lib/systemd/system/supervisor.service.d/supz.conf", "./etc/logrotate.d/supz"):
+                      "./usr/lib/systemd/system/supervisor.service.d/supz.conf", "./etc/logrotate.d/supz",
+                      "./usr/lib/ocf/resource.d/supz/registry"):
         assert installed in listing
     result = _run([str(REPO / "tests" / "package" / "harness.sh"), str(CACHE), str(deb)], timeout=900)
     assert result.returncode == 0 and "inroot: all steps passed" in result.stdout, result.stdout[-6000:]
