@@ -94,7 +94,8 @@ class Host:
 
     def stop(self, *names: str, reason: str = "", yes: bool = False) -> Report:
         """Stop applications and park them: they stay stopped across supervisord restarts and
-        failovers until `start`. The reason goes into the audit line (`--reason REASON`)."""
+        failovers until `start`. The reason goes into the audit line (`--reason REASON`), the
+        registry's history, and the parked entry's note (`supzcli status`, `supz registry list`)."""
         self._policy("stop", names, yes)
         return _checked(ops.stop(self.env.confirming(yes), names, reason=reason,
                                  command=Command.of("api stop", names)))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from supz import history
 from supz.audit import AuditLog, AuditRecord, current_who
 from supz.errors import StorageError, SupzError, SyncRefused, UnknownEntry
 from supz.paths import HostPaths
@@ -109,11 +110,33 @@ def publish(paths: HostPaths, host: str, entries: Entries, sources: dict[str, Pa
 
 
 def _manifest(generation: int, host: str, op: str, names: list[str], entries: Entries, changed: dict[str, str],
-              extra: dict[str, Any]) -> dict[str, Any]:
+              extra: dict[str, Any], *, histories: tuple[history.History, ...] = (),
+              notes: history.Notes | None = None, detail: str = "") -> dict[str, Any]:
+    """A new version's manifest: `histories` merged (union by id) with one line for this change
+    appended, `notes` kept for the entries that are parked."""
     when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
-    return {"format": 1, "generation": generation, "host": host, "user": current_who(host).real_user,
+    who = current_who(host)
+    line = history.make_line(op=op, who=who, host=host, names=names, generation_before=generation - 1,
+                             note=history.Note(f"sync {op}", tuple(names), detail=detail), time=when)
+    kept = {n: v for n, v in (notes or {}).items() if entries.get(n, {}).get("state") == "parked"}
+    return {"format": 1, "generation": generation, "host": host, "user": who.real_user,
             "time": when, "op": op, "names": names, "entries": dict(sorted(entries.items())),
-            "changed": dict(sorted((n, t) for n, t in changed.items() if n in entries)), **extra}
+            "changed": dict(sorted((n, t) for n, t in changed.items() if n in entries)),
+            "history": list(history.append(history.merge(*histories), [line])),
+            "notes": dict(sorted(kept.items())), **extra}
+
+
+def merged_notes(result_entries: Entries, local: VersionInfo, peer: VersionInfo) -> history.Notes:
+    """The note of each merged parked entry: from a side where it is parked (the newer note when both)."""
+    notes: history.Notes = {}
+    for name, meta in result_entries.items():
+        if meta["state"] != "parked":
+            continue
+        found = [side.notes[name] for side in (local, peer)
+                 if side.entries.get(name, {}).get("state") == "parked" and name in side.notes]
+        if found:
+            notes[name] = max(found, key=lambda note: note.get("time", ""))
+    return notes
 
 
 def apply_to_supervisord(paths: HostPaths, removed: list[str], why: str) -> str:
@@ -189,7 +212,9 @@ def merge_with_peer(paths: HostPaths, host: str, channel: Channel, held: Receive
             "set_aside": kept_at,
         }}
         manifest = _manifest(generation, host, "merge", differing(mine.entries, theirs.entries),
-                             result.entries, result.changed, info)
+                             result.entries, result.changed, info, histories=(mine.history, theirs.history),
+                             notes=merged_notes(result.entries, mine, theirs),
+                             detail=f"merged with {held.host} (generations {mine.generation} and {theirs.generation})")
         history = [*lineage.load(paths), mine.state, theirs.state]
         committed = publish(paths, host, result.entries, sources, manifest, history=history, expect=mine.state)
         if aside_dir is not None:
@@ -344,7 +369,8 @@ def _keep(paths: HostPaths, host: str, held: ReceiverState, target: Any, mine: V
         current = layout.current_version(paths)
         after = held.generation + 1
         sources = {n: current / meta["state"] / f"{n}{ENTRY_SUFFIX}" for n, meta in mine.entries.items()}
-        manifest = _manifest(after, host, "resolve", [], mine.entries, mine.changed, {})
+        manifest = _manifest(after, host, "resolve", [], mine.entries, mine.changed, {}, histories=(mine.history,),
+                             notes=mine.notes, detail=f"kept this host's registry over {held.host}'s")
         publish(paths, host, mine.entries, sources, manifest, expect=mine.state, history=lineage.load(paths))
     lineage.overrule(paths, target.spec, (held.generation, held.digest))
     AuditLog(paths.audit_log).append(AuditRecord(
