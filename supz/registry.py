@@ -22,7 +22,7 @@ from supz import backups, history, quarantine
 from supz.audit import Who, now_iso
 from supz.config import BackupSettings
 from supz.errors import EntryExists, RegistryCorrupt, StorageError, SupzError, UnknownEntry
-from supz.fsutil import atomic_rename, atomic_write, file_lock, unlink_durable
+from supz.fsutil import atomic_rename, atomic_write, file_lock, fsync_together, unlink_durable
 from supz.names import is_valid_name, validate_name
 from supz.paths import HostPaths
 from supz.programfile import ENTRY_SUFFIX, sha256_text
@@ -31,6 +31,15 @@ from supz.sync.manifests import parse_manifest
 JOURNAL = ".journal.json"
 STAGING = ".staging"
 MANIFEST_FORMAT = 1
+
+
+def _unlink(path: Path) -> bool:
+    """Remove a file if it is there (the caller makes its folder durable); True when removed."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 class EntryState(str, Enum):
@@ -303,10 +312,18 @@ class Registry:
         try:
             if stage:
                 staging.mkdir(exist_ok=True)
+            # Staged files are private until the journal names them: written plainly, then made
+            # durable together (one round of fsyncs, or one syncfs for a bulk add) before it.
             for name, text in stage.items():
                 path = staging / f"{name}{ENTRY_SUFFIX}"
-                atomic_write(path, text)
                 staged.append(path)
+                try:
+                    path.write_text(text, encoding="utf-8")
+                    os.chmod(path, 0o644)
+                except OSError as exc:
+                    raise StorageError(f"cannot write {path}: {exc.strerror}", thing=str(path)) from exc
+            if staged:
+                fsync_together([*staged, staging])
             when = now_iso()
             line = history.make_line(op=op, who=who, host=self.host, names=list(moves) + removes,
                                      generation_before=before.generation, note=note, time=when)
@@ -334,21 +351,31 @@ class Registry:
     def _apply(self, journal: dict[str, Any], before: Manifest) -> Manifest:
         staging = self.paths.registry / STAGING
         changed: list[str] = []
-        for name, state_value in journal["moves"].items():
-            target = EntryState(state_value)
-            other = EntryState.PARKED if target is EntryState.ACTIVE else EntryState.ACTIVE
-            dst = self.entry_path(name, target)
-            staged = staging / f"{name}{ENTRY_SUFFIX}"
-            if staged.exists():
-                atomic_rename(staged, dst)
-                unlink_durable(self.entry_path(name, other))
-            elif self.entry_path(name, other).exists():
-                atomic_rename(self.entry_path(name, other), dst)
-            changed.append(name)
-        for name in journal["removes"]:
-            for state in EntryState:
-                unlink_durable(self.entry_path(name, state))
-            changed.append(name)
+        touched: set[Path] = set()  # folders whose renames must be durable before the manifest
+        try:
+            for name, state_value in journal["moves"].items():
+                target = EntryState(state_value)
+                other = EntryState.PARKED if target is EntryState.ACTIVE else EntryState.ACTIVE
+                dst = self.entry_path(name, target)
+                staged = staging / f"{name}{ENTRY_SUFFIX}"
+                if staged.exists():
+                    os.replace(staged, dst)
+                    touched.update((dst.parent, staging))
+                    if _unlink(self.entry_path(name, other)):
+                        touched.add(self._dir(other))
+                elif self.entry_path(name, other).exists():
+                    os.replace(self.entry_path(name, other), dst)
+                    touched.update((dst.parent, self._dir(other)))
+                changed.append(name)
+            for name in journal["removes"]:
+                for state in EntryState:
+                    if _unlink(self.entry_path(name, state)):
+                        touched.add(self._dir(state))
+                changed.append(name)
+        except OSError as exc:
+            raise StorageError(f"cannot apply the registry transaction: {exc.strerror}", thing=exc.filename) from exc
+        if touched:
+            fsync_together(sorted(touched))
         entries = dict(before.entries)
         times = dict(before.changed)
         notes = dict(before.notes)

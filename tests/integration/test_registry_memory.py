@@ -112,3 +112,17 @@ def test_reasons_bulk_add_export_import_backups_restore(strict: SupzHost, tmp_pa
         result = host.supz("registry", "import", str(bad))
         assert result.returncode == 2 and said in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
     assert content(host) == state and running(host) == set()
+
+
+def test_a_thousand_program_files_in_one_call(host: SupzHost, tmp_path: Path) -> None:
+    names = [f"k{n:04d}" for n in range(1000)]
+    folder = programs(tmp_path / "many", names)
+    bad = folder / "k0500.conf"
+    bad.write_text("[program:k0500]\ncommand = /bin/sleep 100000\nstartsecs = soon\n")
+    refused = host.supz("registry", "add", str(folder))
+    assert refused.returncode == 2 and str(bad) in refused.stderr and len(refused.stderr.splitlines()) == 1
+    assert listing(host)["generation"] == 0 and running(host) == set()
+    bad.write_text(sleep_program("k0500"))
+    added = host.supz("registry", "add", str(folder), timeout=300)
+    assert added.returncode == 0 and "1000 of 1000 loaded and RUNNING" in added.stdout, added.stdout + added.stderr
+    assert listing(host)["generation"] == 1 and running(host) == set(names)
