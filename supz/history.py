@@ -24,7 +24,7 @@ from typing import Any
 
 from supz.audit import Who, now_iso
 
-KEEP = 1000  # history lines a registry version keeps (the newest)
+KEEP = 200  # history lines a registry version keeps (the newest): ~90 KB of manifest
 History = tuple[dict[str, Any], ...]
 Notes = dict[str, dict[str, str]]
 
