@@ -83,6 +83,8 @@ def in_sync(a: Node, b: Node) -> bool:
 def test_a_reason_and_the_history_follow_the_registry_through_failover_and_partition(
         pair: tuple[Node, Node]) -> None:
     a, b = pair
+    exported = a.supz.root / "start.supz.json.gz"
+    a.supz.supz("registry", "export", "-o", str(exported), check=True)
     a.supz.supzcli("stop", "ha1", "-m", WHY, check=True)
     wait("B to hold the park", lambda: in_sync(a, b))
 
@@ -118,3 +120,16 @@ def test_a_reason_and_the_history_follow_the_registry_through_failover_and_parti
     for node in (a, b):
         listing = node.supz.supz("registry", "list").stdout
         assert "(on A)" in listing and "(on B)" in listing and f"({WHY})" in listing
+
+    # An import is refused on the BACKUP, and on the MASTER it is one change that reaches the peer.
+    master, standby = (a, b) if a.role() == "MASTER" else (b, a)
+    before = content(standby.supz)
+    refused = standby.supz.supz("registry", "import", str(exported))
+    assert refused.returncode == 4 and "MASTER" in refused.stderr and content(standby.supz) == before
+    dry = master.supz.supz("registry", "import", "--dry-run", str(exported), check=True)
+    assert [line for line in dry.stdout.splitlines() if line.startswith("ha")] == [
+        "ha1: unpark", "ha2: unpark", "ha3: unpark"]
+    master.supz.supz("registry", "import", str(exported), check=True)
+    assert running(master) == set(APPS)
+    wait("the import to reach the standby", lambda: in_sync(a, b))
+    assert history(standby)[-1]["command"] == "registry import"
