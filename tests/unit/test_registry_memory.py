@@ -21,7 +21,7 @@ from supz.programfile import sha256_text
 from supz.registry import EntryState, Registry
 from supz.shell.plugin import split_reason
 from supz.sync.manifests import VersionInfo, read_version
-from supz.sync.reconcile import merged_notes
+from supz.sync.reconcile import merge_line, merged_notes
 
 ALICE = Who("root", "alice", "a")
 
@@ -119,6 +119,14 @@ def test_an_import_replaces_only_what_differs_in_one_generation(paths: HostPaths
     assert sorted(manifest.history[-1]["names"]) == ["a2", "a3", "a4"]  # a1 did not change
     wanted = {n: (EntryState(m["state"]), registry.read_text(n)) for n, m in manifest.entries.items()}
     assert registry.replace_all(wanted, who=ALICE, op="import") is None
+
+
+def test_both_hosts_merging_the_same_two_states_write_the_same_merge_line() -> None:
+    a = VersionInfo(11, {"x": {"state": "parked", "sha256": "1"}}, history=({"id": "a", "time": "t1"},))
+    b = VersionInfo(11, {"y": {"state": "parked", "sha256": "2"}}, history=({"id": "b", "time": "t2"},))
+    on_a = merge_line(12, ("host-a", "host-b"), (a, b), ["x", "y"])
+    on_b = merge_line(12, ("host-b", "host-a"), (b, a), ["x", "y"])
+    assert on_a == on_b and on_a["time"] == "t2" and on_a["generation_after"] == 12
 
 
 def test_merged_parked_entries_keep_the_newer_note() -> None:
