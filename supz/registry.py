@@ -490,44 +490,9 @@ class Registry:
             return Change("reconcile", tuple(differing), before.generation, manifest.generation,
                           quarantined=quarantined)
 
-    def _quarantine_invalid(
-        self, known: dict[str, dict[str, str]]
-    ) -> tuple[tuple[tuple[str, str], ...], set[str]]:
-        """Check every file whose content the manifest does not vouch for with supervisor's parser
-        and the naming rules. An invalid file of a name the manifest does not know (dropped by
-        hand) is moved aside: never adopted, loaded or pushed. Returns (moved, held): held are
-        known entries whose invalid edit stays in place, not adopted."""
-        moved = []
-        held: set[str] = set()
-        for state in (EntryState.ACTIVE, EntryState.PARKED):
-            folder = self._dir(state)
-            try:
-                filenames = sorted(os.listdir(folder))
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                raise StorageError(f"cannot list {folder}: {exc.strerror}") from exc
-            for filename in filenames:
-                if not filename.endswith(ENTRY_SUFFIX) or filename.startswith("."):
-                    continue
-                path = folder / filename
-                name = filename[: -len(ENTRY_SUFFIX)]
-                try:
-                    text = path.read_text(encoding="utf-8")
-                except UnicodeDecodeError:
-                    text = None
-                except OSError as exc:
-                    raise StorageError(f"{name}: cannot read {path}: {exc.strerror}", thing=name) from exc
-                if text is not None and known.get(name, {}).get("sha256") == sha256_text(text):
-                    continue
-                why = quarantine.problem(name, text, str(path))
-                if why is None:
-                    continue
-                if name in known and is_valid_name(name):
-                    held.add(name)
-                else:
-                    moved.append((str(quarantine.move_aside(self.paths, path, why)), why))
-        return tuple(moved), held
+    def _quarantine_invalid(self, known: dict[str, dict[str, str]]) -> tuple[tuple[tuple[str, str], ...], set[str]]:
+        """Invalid files the manifest does not vouch for: moved aside, or held (quarantine.sweep)."""
+        return quarantine.sweep(self.paths, [self._dir(EntryState.ACTIVE), self._dir(EntryState.PARKED)], known)
 
     def _checksums(self) -> dict[str, dict[str, str]]:
         result: dict[str, dict[str, str]] = {}
