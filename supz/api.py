@@ -94,7 +94,8 @@ class Host:
 
     def stop(self, *names: str, reason: str = "", yes: bool = False) -> Report:
         """Stop applications and park them: they stay stopped across supervisord restarts and
-        failovers until `start`. The reason goes into the audit line (`--reason REASON`)."""
+        failovers until `start`. The reason goes into the audit line (`--reason REASON`), the
+        registry's history, and the parked entry's note (`supzcli status`, `supz registry list`)."""
         self._policy("stop", names, yes)
         return _checked(ops.stop(self.env.confirming(yes), names, reason=reason,
                                  command=Command.of("api stop", names)))
@@ -119,7 +120,9 @@ class Host:
         to the registry; supervisord may be down)."""
         return ops.listing(self.env)
 
-    def history(self, count: int | None = 20) -> list[dict[str, Any]]:
-        """The last `count` audit records, oldest first, as stored (through supervisord when this
-        user may not read the audit log)."""
-        return ops.history(self.env, count)
+    def history(self, count: int | None = 20, *, app: str | None = None, user: str | None = None,
+                since: str | None = None, local: bool = False) -> list[dict[str, Any]]:
+        """The registry's history (the same on every host of a pair), its last `count` lines,
+        oldest first, filtered by application, user and time (`2d`, `12h`, an ISO date); `local`:
+        this host's own audit file instead (every command run here)."""
+        return ops.history(self.env, count, app=app, user=user, since=since, local=local)

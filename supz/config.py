@@ -33,6 +33,17 @@ MANAGERS = ("keepalived", "pacemaker")
 
 
 @dataclass(frozen=True)
+class BackupSettings:
+    """[backups]: an archive of the registry before each change (at most one per `every` seconds),
+    kept while among the newest `keep` and younger than `max_age` seconds (0: no limit)."""
+
+    enabled: bool = True
+    every: float = 0.0
+    keep: int = 50
+    max_age: float = 30 * 86400.0
+
+
+@dataclass(frozen=True)
 class SupzConfig:
     host: str = field(default_factory=platform.node)
     policy: ShellPolicy = ShellPolicy()
@@ -47,6 +58,20 @@ class SupzConfig:
     deadline_margin: float = 5.0
     # posix_spawn for programs that allow it ([supervisord] fast_spawn; see supervisord/tuning.py).
     fast_spawn: bool = True
+    # A stop (park) needs a reason (`supzcli stop NAME -m TEXT`), from every client ([shell] require_reason).
+    require_reason: bool = False
+    backups: BackupSettings = BackupSettings()
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def _seconds(value: str) -> float:
+    """`90`, `90s`, `10m`, `12h`, `30d`, `2w` as seconds; ValueError otherwise."""
+    text = value.strip().lower()
+    if text and text[-1] in _UNITS:
+        return float(text[:-1]) * _UNITS[text[-1]]
+    return float(text)
 
 
 def _words(value: str) -> tuple[str, ...]:
@@ -94,6 +119,7 @@ def load_config(config: ConfigFile) -> SupzConfig:
             refuse=_words(parser.get("shell", "refuse", fallback=", ".join(DEFAULT_REFUSE))),
             confirm=_words(parser.get("shell", "confirm", fallback=", ".join(DEFAULT_CONFIRM))),
         )
+        require_reason = parser.getboolean("shell", "require_reason", fallback=False)
         defaults = ShellLook()
         look = ShellLook(
             prompt=parser.get("shell", "prompt", fallback=defaults.prompt),
@@ -108,10 +134,20 @@ def load_config(config: ConfigFile) -> SupzConfig:
         section = "supervisord"
         margin = parser.getfloat("supervisord", "deadline_margin", fallback=5.0)
         fast_spawn = parser.getboolean("supervisord", "fast_spawn", fallback=True)
+        section = "backups"
+        backups = BackupSettings(
+            enabled=parser.getboolean("backups", "enabled", fallback=True),
+            every=_seconds(parser.get("backups", "every", fallback="0")),
+            keep=parser.getint("backups", "keep", fallback=BackupSettings.keep),
+            max_age=_seconds(parser.get("backups", "max_age", fallback="30d")),
+        )
+        if backups.keep < 1:
+            raise ValueError("keep must be at least 1")
     except (configparser.Error, ValueError) as exc:
         raise config.error(section, exc) from exc
     return SupzConfig(host=host, policy=policy, look=look, ha_enabled=ha_enabled, manager=manager,
-                      deadline_margin=margin, fast_spawn=fast_spawn)
+                      deadline_margin=margin, fast_spawn=fast_spawn, require_reason=require_reason,
+                      backups=backups)
 
 
 def set_options(path: Path, section: str, values: dict[str, object]) -> None:

@@ -80,6 +80,18 @@ class ConfigError(SupzError):
     exit_code = ExitCode.USAGE
 
 
+class UsageError(SupzError):
+    """An option or argument that makes no sense (a malformed --since)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class BadArchive(SupzError):
+    """A registry archive that is truncated, fails its checksum or holds an invalid entry."""
+
+    exit_code = ExitCode.USAGE
+
+
 class PolicyRefused(SupzError):
     exit_code = ExitCode.REFUSED
 

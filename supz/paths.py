@@ -96,6 +96,11 @@ class HostPaths:
         return self.lib / "removed"
 
     @property
+    def backups(self) -> Path:
+        """Automatic registry archives (`supz registry backups`, `restore ID`)."""
+        return self.lib / "backups"
+
+    @property
     def quarantine(self) -> Path:
         """Invalid program files found in the registry folders, moved aside with why (never entries)."""
         return self.lib / "quarantine"

@@ -9,13 +9,15 @@ deleted, and supervisord never reads it.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from supz.errors import InvalidProgramFile, StorageError
 from supz.fsutil import atomic_rename, atomic_write
+from supz.names import is_valid_name
 from supz.paths import HostPaths
-from supz.programfile import parse_program_text
+from supz.programfile import ENTRY_SUFFIX, parse_program_text, sha256_text
 
 WHY_SUFFIX = ".why"
 
@@ -66,3 +68,41 @@ def listing(paths: HostPaths) -> list[Quarantined]:
             why = "(no reason recorded)"
         found.append(Quarantined(path, why))
     return found
+
+
+def sweep(paths: HostPaths, folders: list[Path],
+          known: dict[str, dict[str, str]]) -> tuple[tuple[tuple[str, str], ...], set[str]]:
+    """Check every file whose content the manifest does not vouch for with supervisor's parser
+    and the naming rules. An invalid file of a name the manifest does not know (dropped by
+    hand) is moved aside: never adopted, loaded or pushed. Returns (moved, held): held are
+    known entries whose invalid edit stays in place, not adopted."""
+    moved = []
+    held: set[str] = set()
+    for folder in folders:
+        try:
+            filenames = sorted(os.listdir(folder))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StorageError(f"cannot list {folder}: {exc.strerror}") from exc
+        for filename in filenames:
+            if not filename.endswith(ENTRY_SUFFIX) or filename.startswith("."):
+                continue
+            path = folder / filename
+            name = filename[: -len(ENTRY_SUFFIX)]
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                text = None
+            except OSError as exc:
+                raise StorageError(f"{name}: cannot read {path}: {exc.strerror}", thing=name) from exc
+            if text is not None and known.get(name, {}).get("sha256") == sha256_text(text):
+                continue
+            why = problem(name, text, str(path))
+            if why is None:
+                continue
+            if name in known and is_valid_name(name):
+                held.add(name)
+            else:
+                moved.append((str(move_aside(paths, path, why)), why))
+    return tuple(moved), held

@@ -221,8 +221,11 @@ class NetnsHost:
 class Lab:
     """A private L2 segment of namespaced hosts; use it as a context manager."""
 
-    def __init__(self) -> None:
-        self.name = f"sz{os.getpid() % 100000}{next(_counter)}"
+    def __init__(self, prefix: str = PREFIX, tag: str = "sz") -> None:
+        # `prefix` (the /16 of the lab's subnets) and `tag` (the start of its namespace and link
+        # names) let concurrent test runs of different branches keep apart.
+        self.prefix = prefix
+        self.name = f"{tag}{os.getpid() % 100000}{next(_counter)}"
         self.switch = f"{self.name}-sw"
         self.uplink = f"{self.name}u"
         self.hosts: dict[str, NetnsHost] = {}
@@ -232,27 +235,27 @@ class Lab:
 
     @property
     def gateway(self) -> str:
-        return f"{PREFIX}.{self.subnet}.{GATEWAY_OCTET}"
+        return f"{self.prefix}.{self.subnet}.{GATEWAY_OCTET}"
 
     def _reserve_subnet(self) -> int:
         start = 20 + os.getpid() % 200
         for offset in range(230):
             n = 20 + (start - 20 + offset) % 230
-            fd = os.open(f"/tmp/.supz-netns-{PREFIX}.{n}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(f"/tmp/.supz-netns-{self.prefix}.{n}.lock", os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 os.close(fd)
                 continue
-            used = ip("-4", "route", "show", f"{PREFIX}.{n}.0/24").stdout.strip() or \
-                ip("-4", "addr", "show", "to", f"{PREFIX}.{n}.0/24").stdout.strip()
+            used = ip("-4", "route", "show", f"{self.prefix}.{n}.0/24").stdout.strip() or \
+                ip("-4", "addr", "show", "to", f"{self.prefix}.{n}.0/24").stdout.strip()
             if used:
                 os.close(fd)
                 continue
             self._lock = fd
-            self._lock_path = f"/tmp/.supz-netns-{PREFIX}.{n}.lock"
+            self._lock_path = f"/tmp/.supz-netns-{self.prefix}.{n}.lock"
             return n
-        raise RuntimeError(f"no free {PREFIX}.N.0/24 subnet for a test lab")
+        raise RuntimeError(f"no free {self.prefix}.N.0/24 subnet for a test lab")
 
     def __enter__(self) -> Lab:
         try:
@@ -277,7 +280,7 @@ class Lab:
         netns = f"{self.name}-{name}"
         outside = f"{self.name}{name}"
         ip("netns", "add", netns)
-        host = NetnsHost(self, name, netns, f"{PREFIX}.{self.subnet}.{number}", "eth0")
+        host = NetnsHost(self, name, netns, f"{self.prefix}.{self.subnet}.{number}", "eth0")
         self.hosts[name] = host
         ip("-n", netns, "link", "set", "lo", "up")
         ip("-n", self.switch, "link", "add", outside, "type", "veth", "peer", "name", "eth0", "netns", netns)

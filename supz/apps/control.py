@@ -104,14 +104,15 @@ def start(env: OpsEnv, layout: AppLayout, *, yes: bool = False) -> Report:
                         done=DONE_START)
 
 
-def stop(env: OpsEnv, layout: AppLayout, *, yes: bool = False) -> Report:
-    """Stop every process and park the entry: it stays stopped across restarts and failovers."""
+def stop(env: OpsEnv, layout: AppLayout, *, yes: bool = False, reason: str = "") -> Report:
+    """Stop every process and park the entry: it stays stopped across restarts and failovers;
+    the reason is kept with the parked entry."""
     name = layout.checked().name
     check_policy(env.config, "stop", name, yes)
     env = env.confirming(yes)
     with env.connect() as client:
         registered_entry(client, layout)  # refuses an entry of the same name from another directory
-    return ops.park(env, [name], command=app_command("stop", layout))
+    return ops.park(env, [name], reason=reason, command=app_command("stop", layout))
 
 
 def restart(env: OpsEnv, layout: AppLayout, *, yes: bool = False) -> Report:

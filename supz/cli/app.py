@@ -105,7 +105,18 @@ def _action(name: str, run: Callable[..., Report], help_text: str) -> click.Comm
 
 
 start = _action("start", control.start, "Register DIRECTORY/program.ini as the active entry and start it.")
-stop = _action("stop", control.stop, "Stop the application and park it (it stays stopped until start).")
+
+
+@click.command("stop")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--yes", is_flag=True, help="Confirm, when the policy wants this action confirmed.")
+@click.option("-m", "--reason", default="", help="Why: kept with the parked entry, shown by status on every host.")
+@pass_env
+@click.pass_context
+def stop(ctx: click.Context, env: Env, directory: str, yes: bool, reason: str) -> None:
+    """Stop the application and park it (it stays stopped until start)."""
+    _finish(ctx, control.stop(_app_env(env), app_layout(directory), yes=yes, reason=reason))
+
 restart = _action("restart", control.restart, "Restart every process; the registry is unchanged.")
 update = _action("update", control.update, "Apply an edited program.ini to this application only.")
 

@@ -326,7 +326,7 @@ class HealthDaemon:
     async def _run_park(self, target: Target, view: AppView, why: str) -> None:
         reason = f"parked by health: {target.process} {why}"
         log.warning("health park %s: %s", target.app, why)
-        ctx = dict(context("health park", [target.app, reason]), confirmed=True)
+        ctx = dict(context("health park", [target.app, reason], reason=reason), confirmed=True)
         try:
             await asyncio.get_running_loop().run_in_executor(None, self._call, "park", [target.app], ctx)
             self.parked[target.app] = reason

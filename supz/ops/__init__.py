@@ -10,12 +10,12 @@ from supz.ops.auditing import audit_command
 from supz.ops.changes import add, remove, update
 from supz.ops.env import Command, OpsEnv
 from supz.ops.lifecycle import park, parked_names, restart, start, stop, unpark
-from supz.ops.registry import Listing, add_file, add_text, history, listing, register
+from supz.ops.registry import Listing, add_file, add_text, history, listing, register, show
 from supz.ops.report import Report, Result
 from supz.ops.status import StatusReport, StatusRow, status
 
 __all__ = [
     "Command", "Listing", "OpsEnv", "Report", "Result", "StatusReport", "StatusRow",
     "add", "add_file", "add_text", "audit_command", "history", "listing", "park", "parked_names", "register", "remove",
-    "restart", "start", "status", "stop", "unpark", "update",
+    "restart", "show", "start", "status", "stop", "unpark", "update",
 ]

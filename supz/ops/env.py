@@ -19,10 +19,11 @@ class Command:
 
     name: str
     args: tuple[str, ...] = ()
+    reason: str = ""  # why (a stop's reason): in the audit line and the registry's history
 
     @classmethod
-    def of(cls, name: str, args: Sequence[str] = ()) -> Command:
-        return cls(name, tuple(args))
+    def of(cls, name: str, args: Sequence[str] = (), reason: str = "") -> Command:
+        return cls(name, tuple(args), reason)
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,11 @@ class OpsEnv:
         return replace(self, confirmed=yes)
 
     def registry(self) -> Registry:
-        return Registry(self.paths, host=self.config.host)
+        return Registry(self.paths, host=self.config.host, backups=self.config.backups)
 
     def context(self, command: Command, *, audit: bool = True) -> dict[str, Any]:
         """The caller and command the extension writes into its audit line (audit=False: none), and
         whether the policy's confirmation was given (the extension holds a caller that is not root
         to the policy too)."""
-        return dict(context(command.name, list(command.args), self.who, audit=audit), confirmed=self.confirmed)
+        return dict(context(command.name, list(command.args), self.who, audit=audit, reason=command.reason),
+                    confirmed=self.confirmed)

@@ -49,7 +49,9 @@ class Target:
 def command_for(given: Command | None, name: str, args: Sequence[str], reason: str = "") -> Command:
     """The command an audit line names: the caller's, or `name args`; a reason is appended."""
     base = given or Command.of(name, args)
-    return Command(base.name, base.args + (("--reason", reason) if reason else ()))
+    reason = reason or base.reason
+    return Command(base.name, base.args + (("--reason", reason) if reason and "--reason" not in base.args else ()),
+                   reason)
 
 
 def resolve(client: RpcClient, names: Sequence[str], report: Report) -> dict[str, Target] | None:
@@ -93,7 +95,8 @@ def _unpark(env: OpsEnv, client: RpcClient, names: list[str], command: Command, 
 
 
 def park(env: OpsEnv, names: Sequence[str], *, reason: str = "", command: Command | None = None) -> Report:
-    """Stop registry entries and park them (one generation step for all)."""
+    """Stop registry entries and park them (one generation step for all); the reason is kept with
+    each parked entry (shown by status and list on every host) and in the history."""
     report = Report()
     with env.connect() as client:
         _park(env, client, list(names), command_for(command, "stop", names, reason), report)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from supz import history as hist
 from supz.audit import AuditLog
-from supz.errors import EntryExists, InvalidProgramFile, PolicyRefused, SupervisordDown
+from supz.errors import EntryExists, InvalidProgramFile, PolicyRefused, StorageError, SupervisordDown, UsageError
 from supz.failover.guard import require_master
 from supz.names import validate_name
 from supz.ops.auditing import audit_change
@@ -52,11 +53,12 @@ def register(env: OpsEnv, name: str, text: str, *, command: Command, replace: bo
     require_master(env.paths, env.config.ha_enabled)
     registry = env.registry()
     change: Change
+    note = hist.Note(command.name, command.args, command.reason)
     if keep_state:
-        change = registry.write(name, text, who=env.who, op=op)
+        change = registry.write(name, text, who=env.who, op=op, note=note)
     else:
         try:
-            change = registry.add(name, text, who=env.who, replace=replace, op=op)
+            change = registry.add(name, text, who=env.who, replace=replace, op=op, note=note)
         except EntryExists:
             raise EntryExists(f"{name}: already an active entry; use --replace to change it", thing=name) from None
     report = Report()
@@ -108,6 +110,7 @@ class Listing:
     changed_on: str
     op: str
     entries: dict[str, str]  # name -> "active" | "parked", in the registry's order
+    notes: dict[str, dict[str, str]] = field(default_factory=dict)  # parked entries: who, when, why
 
     @property
     def active(self) -> list[str]:
@@ -119,7 +122,8 @@ class Listing:
 
     def as_dict(self) -> dict[str, Any]:
         return {"generation": self.generation, "changed_at": self.changed_at, "changed_by": self.changed_by,
-                "changed_on": self.changed_on, "active": self.active, "parked": self.parked}
+                "changed_on": self.changed_on, "active": self.active, "parked": self.parked,
+                "notes": {n: v for n, v in self.notes.items() if n in self.parked}}
 
 
 def listing(env: OpsEnv) -> Listing:
@@ -127,12 +131,41 @@ def listing(env: OpsEnv) -> Listing:
     registry = env.registry()
     manifest = registry.manifest()
     entries = {name: entry.state.value for name, entry in registry.entries().items()}
-    return Listing(manifest.generation, manifest.time, manifest.user, manifest.host, manifest.op, entries)
+    return Listing(manifest.generation, manifest.time, manifest.user, manifest.host, manifest.op, entries,
+                   dict(manifest.notes))
 
 
-def history(env: OpsEnv, count: int | None = 20) -> list[dict[str, Any]]:
-    """The last `count` audit records (all when None or 0), oldest first, as stored: from the
-    file, or through supervisord for a user who may not read it."""
+def history(env: OpsEnv, count: int | None = 20, *, app: str | None = None, user: str | None = None,
+            since: str | None = None, local: bool = False) -> list[dict[str, Any]]:
+    """The registry's history (replicated with the registry: the same on every host of a pair),
+    filtered by application, user and time (`2d`, `12h`, an ISO date), its last `count` lines
+    (all when None or 0), oldest first. `local`: this host's own audit file instead (every
+    command run here, registry changes or not), as `supz registry history` read it before."""
+    try:
+        cutoff = hist.since_cutoff(since) if since else None
+    except ValueError:
+        raise UsageError(f"--since {since}: not a span (2d, 12h, 30m, 1w) nor an ISO date", thing=since) from None
+    if app is not None:
+        validate_name(app)
+    records = _audit_file(env, 0) if local else _registry_history(env)
+    chosen = hist.select(records, app=app, user=user, since=cutoff)
+    return chosen[-count:] if count else chosen
+
+
+def _registry_history(env: OpsEnv) -> list[dict[str, Any]]:
+    """The manifest's history: from the registry's files, or through supervisord for a user who
+    may not read them."""
+    try:
+        return [dict(line) for line in env.registry().manifest().history]
+    except StorageError:
+        if os.access(env.paths.manifest, os.R_OK):
+            raise
+    with env.connect() as client:
+        text = str(client.supz("registryHistory"))
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _audit_file(env: OpsEnv, count: int | None) -> list[dict[str, Any]]:
     log = AuditLog(env.paths.audit_log)
     if os.access(log.path, os.R_OK) or not log.path.exists():
         return log.tail(count or None)
@@ -150,3 +183,16 @@ def history_line(record: Mapping[str, Any]) -> str:
     args = " ".join(record.get("args", []))
     return (f"{record.get('time')} {record.get('host')} {user}: {record.get('command')} {args} "
             f"[{record.get('result')}] gen {gens}")
+
+
+def show(env: OpsEnv, name: str) -> dict[str, Any]:
+    """`supz registry show NAME`: one entry's file, state, park note, last change and history."""
+    validate_name(name)
+    registry = env.registry()
+    entry = registry.get(name)
+    manifest = registry.manifest()
+    lines = hist.select(manifest.history, app=name)
+    return {"name": name, "state": entry.state.value, "file": str(entry.path),
+            "sha256": manifest.entries.get(name, {}).get("sha256", ""),
+            "changed_at": manifest.changed.get(name, ""), "parked": manifest.notes.get(name),
+            "last_change": lines[-1] if lines else None, "history": lines, "text": registry.read_text(name)}

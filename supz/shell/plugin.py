@@ -38,6 +38,21 @@ def supz_command(method: Callable[[Any, str], None]) -> Callable[[Any, str], Non
     return wrapper
 
 
+def split_reason(arg: str) -> tuple[str, str]:
+    """`web api -m INC-42: payment timeouts` -> ("web api", "INC-42: payment timeouts"): the reason
+    is the rest of the line after -m/--reason (one-shot mode joins the arguments with spaces)."""
+    words = arg.split(" ")
+    for index, word in enumerate(words):
+        if word in ("-m", "--reason") or word.startswith("--reason="):
+            rest = " ".join(words[index + 1:]) if "=" not in word else word.split("=", 1)[1] + " " + " ".join(
+                words[index + 1:])
+            rest = rest.strip()
+            if len(rest) >= 2 and rest[0] == rest[-1] and rest[0] in "'\"":
+                rest = rest[1:-1]
+            return " ".join(words[:index]), rest.strip()
+    return arg, ""
+
+
 class SupzControllerPlugin(DefaultControllerPlugin):  # type: ignore[misc]
     name = "supz"
 
@@ -73,9 +88,10 @@ class SupzControllerPlugin(DefaultControllerPlugin):  # type: ignore[misc]
 
     @supz_command
     def do_stop(self, arg: str) -> None:
-        names = self._up() and self._names_or_usage("stop", arg)
+        names_part, reason = split_reason(arg)
+        names = self._up() and self._names_or_usage("stop", names_part)
         if names:
-            self._show(ops.stop(self._env(), names))
+            self._show(ops.stop(self._env(), names, reason=reason))
 
     def help_stop(self) -> None:
         self.ctl.output("stop <name>\t\tStop an application and park it: it stays stopped (restarts, failovers)")
@@ -83,6 +99,7 @@ class SupzControllerPlugin(DefaultControllerPlugin):  # type: ignore[misc]
         self.ctl.output("stop <gname>:<proc>\tStop one process of a multi-process application (entry stays active)")
         self.ctl.output("stop <name> <name>\tStop and park several applications")
         self.ctl.output("stop all\t\tPark every active application (needs confirmation)")
+        self.ctl.output("stop <name> -m <reason>\tPark it with a reason (--reason): status and list show it on every host")
 
     @supz_command
     def do_start(self, arg: str) -> None:

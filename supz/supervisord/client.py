@@ -31,13 +31,15 @@ def serverurl_for(paths: HostPaths) -> str:
 
 
 def context(command: str, args: list[str] | tuple[str, ...] = (), who: Who | None = None,
-            *, audit: bool = True) -> dict[str, Any]:
-    """What the extension writes in the audit line: who runs which command (audit=False: none,
-    the caller writes its own line for the whole command)."""
+            *, audit: bool = True, reason: str = "") -> dict[str, Any]:
+    """What the extension writes in the audit line and the registry's history: who runs which
+    command, and why (audit=False: no audit line, the caller writes its own for the whole command)."""
     who = who or current_who()
     data: dict[str, Any] = {"user": who.user, "real_user": who.real_user, "command": command, "args": list(args)}
     if not audit:
         data["audit"] = False
+    if reason:
+        data["reason"] = reason
     return data
 
 

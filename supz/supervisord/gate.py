@@ -167,6 +167,10 @@ class Gate:
         if process not in ("", "*") and len(processes) > 1:
             return None  # one process of several: it stops, the entry stays active
         specs = [(group, p.config.name) for p in processes]
+        if self.interface.config.require_reason:
+            # supervisor's clients cannot give one; FAILED is the fault they print as it is.
+            raise RPCError(Faults.FAILED, f"{group}: ERROR (refused: a reason is required to stop (park) it: "
+                                          f"`supzcli stop {group} -m TEXT`)")
         ctx = self.interface.context_of_caller("stop", [name])
         answer = self.interface._drive(self.interface._park([group], ctx))
         if method == "stopProcessGroup":

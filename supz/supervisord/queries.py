@@ -15,6 +15,7 @@ from supervisor.states import RUNNING_STATES, ProcessStates, getProcessStateDesc
 from supz import __version__
 from supz.audit import AuditLog
 from supz.errors import InvalidProgramFile, SupzError, UnknownEntry
+from supz.history import describe_park
 from supz.names import validate_name
 from supz.programfile import parse_program_text, sha256_text
 from supz.registry import EntryState
@@ -64,6 +65,15 @@ class QueryMethods:
         except SupzError as exc:
             raise _fault(exc) from exc
         return "\n".join(json.dumps(record, sort_keys=True) for record in records)
+
+    def registryHistory(self) -> str:
+        """The registry's history (the manifest's, the same on every host), one JSON object per line."""
+        self._update("supz.registryHistory")
+        try:
+            lines = self.registry.manifest().history
+        except SupzError as exc:
+            raise _fault(exc) from exc
+        return "\n".join(json.dumps(line, sort_keys=True) for line in lines)
 
     def getRegistry(self) -> dict[str, Any]:
         """Active and parked entries, the generation and the role, in one call."""
@@ -125,11 +135,13 @@ class QueryMethods:
         try:
             parked = self.registry.parked_names()
             active = self.registry.active_names()
+            notes = self.registry.manifest().notes if parked else {}
         except SupzError as exc:
             raise _fault(exc) from exc
         for name in parked:
             if not self.table.loaded(name):
-                lines.append(f"{name}\tPARKED\tstopped on purpose: 'start {name}' brings it back")
+                said = describe_park(notes.get(name))
+                lines.append(f"{name}\tPARKED\t{said or 'stopped on purpose'}: 'start {name}' brings it back")
         for name in active:
             if not self.table.loaded(name):
                 why = "not loaded: this host is not MASTER" if not self.ha_allowed() else "not loaded: run 'update'"

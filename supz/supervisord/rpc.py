@@ -22,9 +22,10 @@ from supervisor.options import make_namespec
 from supervisor.rpcinterface import SupervisorNamespaceRPCInterface
 from supervisor.xmlrpc import Faults
 
+from supz import history
 from supz.audit import AuditLog, AuditRecord, Who
 from supz.config import SupzConfig, load_config, read_config
-from supz.errors import InvalidProgramFile, OperationFailed, SupzError, UnknownEntry
+from supz.errors import InvalidProgramFile, OperationFailed, PolicyRefused, SupzError, UnknownEntry
 from supz.failover.guard import require_master
 from supz.host.leftovers import mark, sweep
 from supz.names import validate_name
@@ -64,8 +65,13 @@ class Context:
         self.command = str(data.get("command", "rpc"))
         self.args = [str(a) for a in data.get("args", [])]
         self.confirmed = bool(data.get("confirmed", False))
+        self.reason = " ".join(str(data.get("reason", "")).split())
         # A caller that writes its own audit line for the whole command asks for none here.
         self.audit = bool(data.get("audit", True))
+
+    def note(self, detail: str = "") -> history.Note:
+        """The history line's command, arguments and reason."""
+        return history.Note(self.command, tuple(self.args), self.reason, detail)
 
 
 class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
@@ -73,7 +79,7 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
         self.supervisord = supervisord
         self.paths = paths
         self.config = config
-        self.registry = Registry(paths, host=config.host, lock_timeout=2.0)
+        self.registry = Registry(paths, host=config.host, lock_timeout=2.0, backups=config.backups)
         self.audit_log = AuditLog(paths.audit_log)
         self.table = ProcessTable(supervisord)
         self._stock = SupervisorNamespaceRPCInterface(supervisord)
@@ -319,9 +325,13 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
 
     def _park(self, names: Any, ctx: Context) -> Operation:
         require_master(self.paths, self.config.ha_enabled)
+        if self.config.require_reason and not ctx.reason and not callers.current().kind == callers.INTERNAL:
+            shown = ", ".join(self._names(names))
+            raise PolicyRefused(f"{shown}: a reason is required to stop (park) an application "
+                                f"([shell] require_reason): `supzcli stop {shown} -m TEXT`", thing=shown)
         return (yield from self._stop_then_commit(
             names, ctx, "parked", skip=EntryState.PARKED, skip_status="already parked",
-            commit=lambda done: self.registry.park(done, who=ctx.who),
+            commit=lambda done: self.registry.park(done, who=ctx.who, note=ctx.note()),
         ))
 
     def _stop_then_commit(self, names: Any, ctx: Context, status: str, commit: Any,
@@ -381,7 +391,7 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
                         outcomes[name].ok, outcomes[name].status, outcomes[name].message = False, "invalid", exc.message
                         parked.remove(name)
                 if parked:
-                    change = self.registry.unpark(parked, who=ctx.who)
+                    change = self.registry.unpark(parked, who=ctx.who, note=ctx.note())
                     before, after = change.generation_before, change.generation_after
                 for name in parked:
                     outcomes[name].status = "unparked"
@@ -507,7 +517,7 @@ class SupzNamespaceRPCInterface(QueryMethods, RestartMethods):
         require_master(self.paths, self.config.ha_enabled)
         return (yield from self._stop_then_commit(
             names, ctx, "removed",
-            commit=lambda done: self.registry.remove(done, who=ctx.who, keep_in=self.paths.removed),
+            commit=lambda done: self.registry.remove(done, who=ctx.who, keep_in=self.paths.removed, note=ctx.note()),
         ))
 
     def audit(self, context: dict[str, Any], result: str) -> bool:

@@ -19,6 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from supz import history
 from supz.errors import RegistryCorrupt, StorageError
 from supz.names import is_valid_name
 from supz.programfile import ENTRY_SUFFIX, sha256_text
@@ -41,10 +42,19 @@ class VersionInfo:
     time: str = ""
     changed: dict[str, str] = field(default_factory=dict)
     merge: dict[str, Any] | None = None
+    history: tuple[dict[str, Any], ...] = ()  # the registry's history (supz/history.py)
+    notes: dict[str, dict[str, str]] = field(default_factory=dict)  # who parked an entry, when, why
 
     @cached_property
     def digest(self) -> str:
-        return entries_digest(self.entries)
+        """The entries' digest; with a history, its line ids too, so two registries whose entries
+        agree but whose histories differ (a park and an unpark on each side of a partition) are
+        not the same state and get merged."""
+        plain = entries_digest(self.entries)
+        if not self.history:
+            return plain
+        ids = ",".join(str(line.get("id", "")) for line in self.history)
+        return hashlib.sha256(f"{plain}|{ids}".encode()).hexdigest()
 
     @property
     def state(self) -> State:
@@ -101,6 +111,8 @@ def parse_manifest(data: Any, path: Path) -> VersionInfo:
             time=str(data.get("time", "")),
             changed=changed,
             merge=dict(merge) if isinstance(merge, dict) else None,
+            history=history.parse(data.get("history")),
+            notes=history.parse_notes(data.get("notes")),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise RegistryCorrupt(f"{path} is not a valid manifest: {exc}", thing=str(path)) from exc

@@ -11,6 +11,7 @@ active stays stopped), and let the push bring it to the peer. `take_peer` and `k
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from supz import history
 from supz.audit import AuditLog, AuditRecord, current_who
 from supz.errors import StorageError, SupzError, SyncRefused, UnknownEntry
 from supz.paths import HostPaths
@@ -109,11 +111,51 @@ def publish(paths: HostPaths, host: str, entries: Entries, sources: dict[str, Pa
 
 
 def _manifest(generation: int, host: str, op: str, names: list[str], entries: Entries, changed: dict[str, str],
-              extra: dict[str, Any]) -> dict[str, Any]:
+              extra: dict[str, Any], *, histories: tuple[history.History, ...] = (),
+              notes: history.Notes | None = None, detail: str = "",
+              line: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A new version's manifest: `histories` merged (union by id) with one line for this change
+    appended (`line`, or one made here), `notes` kept for the entries that are parked."""
     when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
-    return {"format": 1, "generation": generation, "host": host, "user": current_who(host).real_user,
+    who = current_who(host)
+    if line is None:
+        line = history.make_line(op=op, who=who, host=host, names=names, generation_before=generation - 1,
+                                 note=history.Note(f"sync {op}", tuple(names), detail=detail), time=when)
+    kept = {n: v for n, v in (notes or {}).items() if entries.get(n, {}).get("state") == "parked"}
+    return {"format": 1, "generation": generation, "host": host, "user": who.real_user,
             "time": when, "op": op, "names": names, "entries": dict(sorted(entries.items())),
-            "changed": dict(sorted((n, t) for n, t in changed.items() if n in entries)), **extra}
+            "changed": dict(sorted((n, t) for n, t in changed.items() if n in entries)),
+            "history": list(history.append(history.merge(*histories), [line])),
+            "notes": dict(sorted(kept.items())), **extra}
+
+
+def merge_line(generation: int, hosts: tuple[str, str], sides: tuple[VersionInfo, VersionInfo],
+               names: list[str]) -> dict[str, Any]:
+    """The history line of a merge, the same whichever side makes it: right after a heal both
+    hosts may merge the same two states at once, and must then hold the same registry (the same
+    history, so the same digest) instead of diverging again over their merge lines."""
+    states = sorted([list(side.state) for side in sides])
+    ident = hashlib.sha256(json.dumps(states).encode("utf-8")).hexdigest()[:16]
+    last = max((str(line.get("time", "")) for side in sides for line in side.history[-1:]), default="")
+    pair = " and ".join(sorted(hosts))
+    gens = " and ".join(str(g) for g, _ in states)
+    return {"id": f"merge-g{generation}-{ident}", "time": last, "user": "supz", "real_user": "supz",
+            "host": pair, "command": "sync merge", "args": list(names), "op": "merge", "names": list(names),
+            "result": "ok", "generation_before": generation - 1, "generation_after": generation,
+            "detail": f"merged {pair} (generations {gens})"}
+
+
+def merged_notes(result_entries: Entries, local: VersionInfo, peer: VersionInfo) -> history.Notes:
+    """The note of each merged parked entry: from a side where it is parked (the newer note when both)."""
+    notes: history.Notes = {}
+    for name, meta in result_entries.items():
+        if meta["state"] != "parked":
+            continue
+        found = [side.notes[name] for side in (local, peer)
+                 if side.entries.get(name, {}).get("state") == "parked" and name in side.notes]
+        if found:
+            notes[name] = max(found, key=lambda note: note.get("time", ""))
+    return notes
 
 
 def apply_to_supervisord(paths: HostPaths, removed: list[str], why: str) -> str:
@@ -188,8 +230,11 @@ def merge_with_peer(paths: HostPaths, host: str, channel: Channel, held: Receive
             "parked_by_rule": result.parked_by_rule, "set_aside_on": host if kept_at else None,
             "set_aside": kept_at,
         }}
-        manifest = _manifest(generation, host, "merge", differing(mine.entries, theirs.entries),
-                             result.entries, result.changed, info)
+        names_changed = differing(mine.entries, theirs.entries)
+        manifest = _manifest(generation, host, "merge", names_changed, result.entries, result.changed, info,
+                             histories=(mine.history, theirs.history),
+                             notes=merged_notes(result.entries, mine, theirs),
+                             line=merge_line(generation, (host, held.host), (mine, theirs), names_changed))
         history = [*lineage.load(paths), mine.state, theirs.state]
         committed = publish(paths, host, result.entries, sources, manifest, history=history, expect=mine.state)
         if aside_dir is not None:
@@ -344,7 +389,8 @@ def _keep(paths: HostPaths, host: str, held: ReceiverState, target: Any, mine: V
         current = layout.current_version(paths)
         after = held.generation + 1
         sources = {n: current / meta["state"] / f"{n}{ENTRY_SUFFIX}" for n, meta in mine.entries.items()}
-        manifest = _manifest(after, host, "resolve", [], mine.entries, mine.changed, {})
+        manifest = _manifest(after, host, "resolve", [], mine.entries, mine.changed, {}, histories=(mine.history,),
+                             notes=mine.notes, detail=f"kept this host's registry over {held.host}'s")
         publish(paths, host, mine.entries, sources, manifest, expect=mine.state, history=lineage.load(paths))
     lineage.overrule(paths, target.spec, (held.generation, held.digest))
     AuditLog(paths.audit_log).append(AuditRecord(

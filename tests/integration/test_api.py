@@ -49,7 +49,11 @@ def test_a_deploy_script_adds_parks_with_a_reason_starts_restarts_and_reads(host
 
     listing = h.entries()
     assert listing.active == ["web"] and listing.parked == [] and listing.generation == 3
-    assert [r["command"] for r in h.history(4)] == ["api add", "api stop", "api start", "api restart"]
+    assert [r["command"] for r in h.history(4, local=True)] == ["api add", "api stop", "api start", "api restart"]
+    changes = h.history(app="web")  # the registry's history: its changes, with the reason
+    assert [(r["command"], r.get("reason")) for r in changes] == [
+        ("api add", None), ("api stop", "deploy 2.0"), ("api start", None)]
+    assert h.entries().notes == {}
 
 
 def test_the_api_raises_the_cli_errors_with_their_exit_codes(host: SupzHost) -> None:

@@ -209,8 +209,11 @@ def test_every_change_has_one_audit_line(host: SupzHost) -> None:
     # The socket peer's user: whoever runs the suite.
     assert stop["user"] == pwd.getpwuid(os.geteuid()).pw_name
     assert stop["host"] == host.root.name and stop["result"] == "ok"
+    local = host.supz("registry", "history", "--local", "--json", check=True).stdout.splitlines()
+    assert [json.loads(line)["command"] for line in local[-3:]] == ["stop", "start", "restart"]
+    # The registry's own history has the changes only (a restart changes nothing in it).
     history = host.supz("registry", "history", "--json", check=True).stdout.splitlines()
-    assert [json.loads(line)["command"] for line in history[-3:]] == ["stop", "start", "restart"]
+    assert [json.loads(line)["command"] for line in history[-3:]] == ["registry add", "stop", "start"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root: behind sudo the client is root")

@@ -38,6 +38,7 @@ class FakeClient:
 
     def supz(self, method: str, *args: Any) -> Any:
         self.calls.append(method)
+        self.last_args = args
         if method == "getEntries":
             return {args[0][0]: self.entry}
         if method == "status":
@@ -154,3 +155,13 @@ def test_status_when_supervisord_is_down_is_7(paths: HostPaths, app: AppLayout,
     with pytest.raises(SupervisordDown) as raised:
         control.status(env_with(paths, Down({}), monkeypatch), app)
     assert raised.value.exit_code == 7
+
+
+def test_sup_run_stop_gives_its_reason_to_the_park(paths: HostPaths, app: AppLayout,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    client = FakeClient(registered(app, "active"))
+    control.stop(env_with(paths, client, monkeypatch), app, reason="INC-42: payment timeouts")
+    assert client.calls[-1] == "park"
+    context = client.last_args[1]
+    assert context["reason"] == "INC-42: payment timeouts" and context["args"][-2:] == [
+        "--reason", "INC-42: payment timeouts"]
