@@ -10,6 +10,7 @@ read) it only waits for the file to change, and it picks up a changed [alerts] b
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import time
@@ -18,13 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from supz.alerts.settings import AlertSettings, Target, load_alert_settings
 from supz.alerts.spool import collect, cursor, read_event, set_cursor, spooled
 from supz.config import load_config, read_config
 from supz.errors import SupzError
 from supz.fsutil import file_lock
+from supz.health.probes import failure_reason
 from supz.paths import HostPaths
 
 POLL = 0.5
@@ -43,11 +43,12 @@ def send(target: Target, event: dict[str, Any], timeout: float) -> str | None:
     body = json.dumps(event, sort_keys=True)
     if target.kind == "webhook":
         try:
-            answer = httpx.post(target.url, content=body, timeout=timeout,
-                                headers={"Content-Type": "application/json", "X-Supz-Event": str(event.get("id"))})
-        except httpx.HTTPError as exc:
-            return f"{target.url}: {exc.__class__.__name__}: {exc}"
-        return None if answer.is_success else f"{target.url}: HTTP {answer.status_code}"
+            code = asyncio.run(_post(target.url, body, str(event.get("id")), timeout))
+        except asyncio.TimeoutError:
+            return f"{target.url}: timed out after {timeout:g} s"
+        except Exception as exc:  # noqa: BLE001 - any failure of the exchange: the target did not take it
+            return f"{target.url}: {exc.__class__.__name__}: {failure_reason(exc)}"
+        return None if 200 <= code < 300 else f"{target.url}: HTTP {code}"
     try:
         done = subprocess.run(list(target.argv), input=body, capture_output=True, text=True, timeout=timeout,
                               check=False)
@@ -57,6 +58,17 @@ def send(target: Target, event: dict[str, Any], timeout: float) -> str | None:
         lines = (done.stderr or done.stdout).strip().splitlines()
         return f"{target.argv[0]} exited {done.returncode}" + (f": {lines[-1]}" if lines else "")
     return None
+
+
+async def _post(url: str, body: str, event_id: str, timeout: float) -> int:
+    """One JSON POST with aiohttp, the HTTP client the health probes use; its status code."""
+    import aiohttp
+
+    async with aiohttp.ClientSession(headers={"User-Agent": "supz-alerts"}) as session:
+        async with session.post(url, data=body.encode("utf-8"), allow_redirects=False,
+                                headers={"Content-Type": "application/json", "X-Supz-Event": event_id},
+                                timeout=aiohttp.ClientTimeout(total=timeout)) as answer:
+            return int(answer.status)
 
 
 def deliver_once(paths: HostPaths, settings: AlertSettings, skip: set[str] | None = None) -> Round:
