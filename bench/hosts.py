@@ -197,9 +197,10 @@ class BenchHost:
 
 
 def _without_syncer(host: BenchHost) -> None:
-    """No registry syncer, health daemon or failover watchdog on benchmark roots: each would be one
-    more program on one side only (sync and health have their own cases)."""
-    for own in ("supz-sync.conf", "supz-health.conf", "supz-watchdog.conf"):
+    """No registry syncer, health daemon, failover watchdog or alert programs on benchmark roots:
+    each would be one more program on one side only (sync and health have their own cases)."""
+    for own in ("supz-sync.conf", "supz-health.conf", "supz-watchdog.conf", "supz-alerts.conf",
+                "supz-alerts-events.conf"):
         (host.paths.host_programs / own).unlink(missing_ok=True)
 
 

@@ -35,7 +35,6 @@ DEPENDS = [
     "python3-pyinotify (>= 0.9.6)",
     "python3-prometheus-client (>= 0.16)",
     "python3-aiohttp (>= 3.8)",
-    "python3-httpx (>= 0.23)",
     "rsync",
 ]
 RECOMMENDS = ["keepalived", "openssh-client", "logrotate"]

@@ -80,6 +80,9 @@ def local_status(paths: HostPaths, config_file: ConfigFile | None = None) -> dic
     return view
 
 
+STATUS_ANSWERS = (ExitCode.OK, ExitCode.ERROR, ExitCode.DOWN)
+
+
 def _remote_status(peer: Peer, settings: SyncSettings) -> dict[str, Any]:
     target = f"{peer.user}@{peer.host}" if peer.user else peer.host
     argv = [settings.ssh, *settings.ssh_options, target, settings.remote_supz, "--root", peer.root, "status", "--json"]
@@ -87,7 +90,9 @@ def _remote_status(peer: Peer, settings: SyncSettings) -> dict[str, Any]:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=STATUS_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
         return {"host": peer.spec, "error": f"no answer within {STATUS_TIMEOUT:g}s"}
-    if done.returncode != 0:
+    # `supz status --json` answers with its view whatever it finds: exit 1 on drift (an application
+    # FATAL), 7 with supervisord down. Those are the peer's state, not an unreachable peer.
+    if done.returncode not in STATUS_ANSWERS:
         lines = (done.stderr or done.stdout).strip().splitlines()
         return {"host": peer.spec, "error": lines[-1] if lines else f"ssh exited {done.returncode}"}
     try:

@@ -23,10 +23,10 @@ from supz.supervisord.client import SupervisorClient
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 SYNCER_PROGRAM = "supz-sync"
-# supz's own host-local programs: the syncer and the health daemon on every host, the failover
-# watchdog on HA hosts.
+# supz's own host-local programs: the syncer and the health daemon on every host; on HA hosts the
+# failover watchdog, the alert deliverer and the event listener (supz.host.layout.HA_PROGRAMS).
 HEALTH_PROGRAM = "supz-health"
-SUPZ_PROGRAMS = (SYNCER_PROGRAM, HEALTH_PROGRAM, "supz-watchdog")
+SUPZ_PROGRAMS = (SYNCER_PROGRAM, HEALTH_PROGRAM, "supz-watchdog", "supz-alerts", "supz-alerts-events")
 
 
 def sleep_program(name: str, *, numprocs: int = 1, startsecs: int = 0, extra: str = "") -> str:

@@ -36,11 +36,15 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-PREFIX = "10.231"
+# SUPZ_LAB_PREFIX (two octets) and SUPZ_LAB_TAG (up to 3 letters, the start of every namespace and
+# link name) keep concurrent runs of different people apart on one machine.
+PREFIX = os.environ.get("SUPZ_LAB_PREFIX", "10.231")
+TAG = os.environ.get("SUPZ_LAB_TAG", "sz")[:3]
 GATEWAY_OCTET = 254
 SSHD = "/usr/sbin/sshd"
 _counter = itertools.count()
@@ -67,16 +71,23 @@ def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def quiet_shell(argv: list[str]) -> list[str]:
-    """Run `argv` in a private mount namespace where root's ~/.bashrc is empty.
+def quiet_shell(argv: list[str], binds: Sequence[tuple[Path, Path]] = ()) -> list[str]:
+    """Run `argv` in a private mount namespace where root's ~/.bashrc is empty, and each
+    (source, target) of `binds` is bind-mounted: what this host alone sees (a folder of its own
+    over a shared path).
 
     bash reads ~/.bashrc for every command run over ssh; on a developer's machine that may start
     pyenv or worse (0.2 s per command), which would swamp every ssh round trip a test makes.
     """
     rc = Path(os.path.expanduser("~root")) / ".bashrc"
-    if not rc.exists() or shutil.which("unshare") is None:
+    mounts = [(Path("/dev/null"), rc)] if rc.exists() else []
+    mounts += list(binds)
+    if not mounts or shutil.which("unshare") is None:
+        if binds:
+            raise RuntimeError("unshare is needed for a private mount namespace")
         return argv
-    script = f"mount --bind /dev/null {shlex.quote(str(rc))} && exec {shlex.join(argv)}"
+    steps = [f"mount --bind {shlex.quote(str(source))} {shlex.quote(str(target))}" for source, target in mounts]
+    script = " && ".join([*steps, f"exec {shlex.join(argv)}"])
     return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script]
 
 
@@ -174,8 +185,10 @@ class NetnsHost:
         self.daemons.append(daemon)
         return daemon.start(timeout)
 
-    def start_sshd(self, workdir: Path, *, authorized_key: str, port: int = 22) -> Daemon:
-        """sshd listening on this host's address: root may log in with `authorized_key` only."""
+    def start_sshd(self, workdir: Path, *, authorized_key: str, port: int = 22,
+                   binds: Sequence[tuple[Path, Path]] = ()) -> Daemon:
+        """sshd listening on this host's address: root may log in with `authorized_key` only;
+        what it runs sees `binds` (see `quiet_shell`)."""
         workdir.mkdir(parents=True, exist_ok=True)
         hostkey = workdir / "ssh_host_ed25519_key"
         if not hostkey.exists():
@@ -200,7 +213,7 @@ class NetnsHost:
         ]) + "\n")
         # Debian's sshd wants its privilege separation directory (systemd makes it at boot).
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        return self.start_daemon(quiet_shell([SSHD, "-D", "-e", "-f", str(config)]), port=port,
+        return self.start_daemon(quiet_shell([SSHD, "-D", "-e", "-f", str(config)], binds), port=port,
                                  log=workdir / "sshd.log")
 
     def set_link(self, *, up: bool) -> None:
@@ -221,7 +234,7 @@ class NetnsHost:
 class Lab:
     """A private L2 segment of namespaced hosts; use it as a context manager."""
 
-    def __init__(self, prefix: str = PREFIX, tag: str = "sz") -> None:
+    def __init__(self, prefix: str = PREFIX, tag: str = TAG) -> None:
         # `prefix` (the /16 of the lab's subnets) and `tag` (the start of its namespace and link
         # names) let concurrent test runs of different branches keep apart.
         self.prefix = prefix

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from supz.cli.env import Env, pass_env
@@ -43,13 +45,16 @@ def deliver(ctx: click.Context, env: Env, once: bool) -> None:
     """Deliver spooled events to every target, in order, retrying a target that is down; every
     watch_interval seconds, raise events about the peers (unreachable, newer, diverged, split brain).
 
-    Run it as the host-local program supz-alerts (etc/supz/host.d/supz-alerts.conf).
+    Run by supervisord as the host-local program supz-alerts (`supz init --ha` writes it). It
+    follows the config file: a changed [alerts] is picked up by itself; without targets it
+    waits, doing nothing.
     """
-    from supz.alerts.deliver import deliver_once, run
-    from supz.alerts.settings import load_alert_settings
+    from supz.alerts.deliver import deliver_once, serve
 
-    settings = load_alert_settings(env.file)
     if once:
+        from supz.alerts.settings import load_alert_settings
+
+        settings = load_alert_settings(env.file)
         result = deliver_once(env.paths, settings)
         for name, count in result.sent.items():
             click.echo(f"{name}: {count} delivered")
@@ -58,25 +63,29 @@ def deliver(ctx: click.Context, env: Env, once: bool) -> None:
         ctx.exit(ExitCode.ERROR if result.failed else ExitCode.OK)
     import time
 
+    from supz.alerts.settings import AlertSettings
     from supz.alerts.watch import PeerWatch, watch_peers
 
-    watch = PeerWatch(settings.peer_threshold)
-    next_look = [0.0]
+    def between(host: str, settings: AlertSettings) -> Callable[[], None]:
+        watch = PeerWatch(settings.peer_threshold)
+        next_look = [0.0]
 
-    def between() -> None:
-        if settings.watch_interval > 0 and time.monotonic() >= next_look[0]:
-            next_look[0] = time.monotonic() + settings.watch_interval
-            watch_peers(env.paths, env.config.host, watch)
+        def look() -> None:
+            if settings.watch_interval > 0 and time.monotonic() >= next_look[0]:
+                next_look[0] = time.monotonic() + settings.watch_interval
+                watch_peers(env.paths, host, watch)
 
-    run(env.paths, settings, log=lambda line: click.echo(line, err=True), between=between)
+        return look
+
+    serve(env.paths, log=lambda line: click.echo(line, err=True), between=between)
 
 
 @alerts.command()
 @pass_env
 def listen(env: Env) -> None:
     """supervisor event listener: alert when an application goes FATAL or exits unexpectedly on
-    the MASTER. Run as the host-local [eventlistener:supz-alerts-events] (events =
-    PROCESS_STATE_FATAL,PROCESS_STATE_EXITED)."""
+    the MASTER. Run by supervisord as the host-local [eventlistener:supz-alerts-events]
+    (`supz init --ha` writes it; events = PROCESS_STATE_FATAL,PROCESS_STATE_EXITED)."""
     import sys
 
     from supz.alerts.listener import listen as run_listener

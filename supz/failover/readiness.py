@@ -25,6 +25,7 @@ from supz.failover.damping import refusal
 from supz.failover.maintenance import read_maintenance
 from supz.failover.remote import run_on_peer
 from supz.failover.settings import load_failover_settings
+from supz.host.leftovers import pid_alive
 from supz.paths import HostPaths
 from supz.programfile import new_server_options, parse_program_text
 from supz.registry import Registry
@@ -139,7 +140,7 @@ def _host_problems(paths: HostPaths, file: ConfigFile, host: str, role: str) -> 
     except SupzError as exc:
         found.append(Problem(host, "-", f"supervisord does not answer: {exc}", f"`supz up` on {host}"))
     status = read_status(paths) if paths.sync_status.exists() else None
-    if status is None or not _alive(status.pid):
+    if status is None or not pid_alive(status.pid):
         found.append(Problem(host, "-", "the syncer is not running", f"start supz-sync on {host} (`supz up`)"))
     from supz.failover.watchdog import silence
 
@@ -157,16 +158,6 @@ def _host_problems(paths: HostPaths, file: ConfigFile, host: str, role: str) -> 
     if damped is not None:
         found.append(Problem(host, "-", f"kept out of MASTER: {damped}", f"wait, or `supz failover thaw` on {host}"))
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid > 0
 
 
 def local_readiness(paths: HostPaths, file: ConfigFile | None = None) -> Readiness:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from supz.config import ConfigFile, load_config
 from supz.errors import SupzError
 from supz.failover.maintenance import maintenance_view
+from supz.failover.transitions import read_log
 from supz.paths import HostPaths
 from supz.role import HA_ROLE
 
@@ -17,19 +17,11 @@ TAIL = 65536  # bytes of the transition log read from its end
 def last_failover(paths: HostPaths) -> dict[str, Any] | None:
     """The last transition that changed the role: when, from, to, how long, its result."""
     try:
-        with open(paths.failover_log, "rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - TAIL))
-            lines = handle.read().decode("utf-8", errors="replace").splitlines()
-    except OSError:
+        entries = read_log(paths, None, tail=TAIL)
+    except SupzError:
         return None
-    for line in reversed(lines):
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("from") != entry.get("to"):
+    for entry in reversed(entries):
+        if entry.get("from") != entry.get("to"):
             return {key: entry.get(key) for key in ("time", "from", "to", "seconds", "result")}
     return None
 

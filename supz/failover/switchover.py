@@ -20,7 +20,6 @@ start, from the transition log) to the first look that saw all of them running o
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +34,8 @@ from supz.failover.damping import end_hold_down
 from supz.failover.handover import end_handover, handing_over, start_handover
 from supz.failover.maintenance import read_maintenance
 from supz.failover.readiness import standby_readiness
-from supz.failover.transitions import LOCK_TIMEOUT
+from supz.failover.standing import TAIL
+from supz.failover.transitions import LOCK_TIMEOUT, read_log
 from supz.fsutil import file_lock
 from supz.paths import HostPaths
 from supz.role import HA_ROLE, read_role
@@ -80,15 +80,12 @@ def pick_target(settings: SyncSettings, to: str | None) -> Peer:
 
 
 def _last_transition(paths: HostPaths, since: float) -> dict[str, Any] | None:
+    """This host's latest transition out of MASTER since `since` (epoch), from the transition log."""
     try:
-        lines = paths.failover_log.read_text(encoding="utf-8").splitlines()[-20:]
-    except OSError:
+        entries = read_log(paths, 20, tail=TAIL)
+    except SupzError:
         return None
-    for line in reversed(lines):
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
+    for entry in reversed(entries):
         if entry.get("from") == HA_ROLE and entry.get("epoch", 0) >= since:
             return dict(entry)
     return None

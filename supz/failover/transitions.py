@@ -93,15 +93,22 @@ def announce(paths: HostPaths, announcement: Announcement) -> bool:
         return True
 
 
-def read_log(paths: HostPaths, count: int | None = 20) -> list[dict[str, Any]]:
+def read_log(paths: HostPaths, count: int | None = 20, tail: int | None = None) -> list[dict[str, Any]]:
     """The last `count` transitions (all when None or 0) of var/log/supz/failover.jsonl, oldest
-    first; unreadable lines are skipped."""
+    first; unreadable lines are skipped. With `tail`, only the log's last `tail` bytes are read
+    (the log only grows: a caller that wants the latest lines need not read it whole)."""
     try:
-        lines = paths.failover_log.read_text(encoding="utf-8", errors="replace").splitlines()
+        with open(paths.failover_log, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            start = max(0, size - tail) if tail else 0
+            handle.seek(max(0, start - 1))  # from the byte before: a line cut there is dropped below
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()
     except FileNotFoundError:
         return []
     except OSError as exc:
         raise StorageError(f"cannot read {paths.failover_log}: {exc.strerror}", thing=str(paths.failover_log)) from exc
+    if start and lines:
+        lines = lines[1:]  # cut at `start` (or empty, when a line ended just before it)
     records = []
     for line in lines:
         try:

@@ -59,11 +59,12 @@ async def probe(target: Target, session: Any = None, env: Mapping[str, str] | No
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - a probe reports, it never raises
-        ok, code, detail = False, None, _reason(exc)
+        ok, code, detail = False, None, failure_reason(exc)
     return ProbeResult(ok, code, detail, time.monotonic() - started, time.time())
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
+    """What a person reads of a failed connection or request: the OS's word when there is one."""
     text = str(exc) or type(exc).__name__
     if isinstance(exc, OSError) and exc.errno:
         text = os.strerror(exc.errno)

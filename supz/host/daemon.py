@@ -10,7 +10,7 @@ from pathlib import Path
 
 from supz.errors import ConfigError, NotInstalled, OperationFailed, SupzError
 from supz.host import distro
-from supz.host.leftovers import find_leftovers, mark, sweep
+from supz.host.leftovers import find_leftovers, mark, pid_alive, sweep
 from supz.paths import HostPaths
 from supz.supervisord.client import SupervisorClient
 
@@ -30,16 +30,6 @@ def _pid(paths: HostPaths) -> int | None:
         return int(pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _first_error(output: str, code: int) -> str:
@@ -73,7 +63,7 @@ def up(paths: HostPaths, timeout: float = 30.0) -> str:
         if previous is not None and previous in find_leftovers(paths):
             # A supervisord of this root is alive but not answering yet: it may be starting.
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and _alive(previous):
+            while time.monotonic() < deadline and pid_alive(previous):
                 if client.is_up():
                     return f"supervisord already running ({client.serverurl})"
                 time.sleep(0.1)
@@ -100,13 +90,13 @@ def down(paths: HostPaths, timeout: float = 60.0) -> str:
     try:
         client.supervisor("shutdown")
     except SupzError:
-        if pid is None or not _alive(pid):
+        if pid is None or not pid_alive(pid):
             return "supervisord is not running"
         raise
     deadline = time.monotonic() + timeout
-    while pid is not None and _alive(pid) and time.monotonic() < deadline:
+    while pid is not None and pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if pid is not None and _alive(pid):
+    if pid is not None and pid_alive(pid):
         raise OperationFailed(f"supervisord (pid {pid}) still running after {timeout:g}s")
     return "supervisord stopped"
 

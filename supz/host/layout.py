@@ -24,6 +24,10 @@ MAX_SOCKET_PATH = 100
 # minfds: 16384 leaves room for 3000 programs plus clients. (8192 ran out at ~1600 programs.)
 MINFDS = 16384
 MINPROCS = 4096
+# The host-local programs of an HA host beside the syncer and the health daemon: the failover
+# watchdog, the alert deliverer and the event listener that alerts of FATAL applications.
+HA_PROGRAMS = (("supz-watchdog", "watchdog-program.conf.j2"), ("supz-alerts", "alerts-program.conf.j2"),
+               ("supz-alerts-events", "alerts-events.conf.j2"))
 
 
 @dataclass
@@ -89,8 +93,8 @@ def init_host(paths: HostPaths, options: InitOptions) -> InitReport:
     _write_new(paths.host_programs / "supz-health.conf",
                render("health-program.conf.j2", paths, supz=supz_executable()), report)
     if options.ha:
-        _write_new(paths.host_programs / "supz-watchdog.conf",
-                   render("watchdog-program.conf.j2", paths, supz=supz_executable()), report)
+        for name, template in HA_PROGRAMS:
+            _write_new(paths.host_programs / f"{name}.conf", render(template, paths, supz=supz_executable()), report)
     if dist is not None:
         report.changes.extend(distro.install(paths, dist, minfds=MINFDS, socket_group=options.socket_group))
     elif real:

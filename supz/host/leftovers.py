@@ -57,13 +57,22 @@ def _ancestors(pid: int) -> set[int]:
     return seen
 
 
-def _alive(pid: int) -> bool:
-    """Alive and not a zombie (a zombie waits for its reaper, it runs nothing)."""
+def pid_alive(pid: int) -> bool:
+    """A live process, not a zombie (a zombie waits for its reaper, it runs nothing). Pid 0 or
+    below is never one: kill(0) would ask about this process's own group. supz's one way to ask."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process: it exists
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
-        return False
+        return True  # /proc hides it (hidepid), but kill said it exists
 
 
 def find_leftovers(paths: HostPaths, keep: set[int] | frozenset[int] = frozenset()) -> list[int]:
@@ -73,7 +82,7 @@ def find_leftovers(paths: HostPaths, keep: set[int] | frozenset[int] = frozenset
     spared = _ancestors(os.getpid()) | set(keep)
     found = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in spared and _marked(int(entry), needle) and _alive(int(entry)):
+        if entry.isdigit() and int(entry) not in spared and _marked(int(entry), needle) and pid_alive(int(entry)):
             found.append(int(entry))
     return sorted(found)
 
@@ -121,9 +130,9 @@ def sweep(paths: HostPaths, grace: float = 3.0, keep: set[int] | frozenset[int] 
         for pid in victims:
             _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_alive(p) for p in victims):
+        while time.monotonic() < deadline and any(pid_alive(p) for p in victims):
             time.sleep(0.02)
-        stubborn = [p for p in victims if _alive(p)]
+        stubborn = [p for p in victims if pid_alive(p)]
         for pid in stubborn:
             _signal(pid, signal.SIGKILL)
         terminated += [p for p in victims if p not in stubborn]

@@ -7,13 +7,13 @@ without fsync: it is rewritten constantly and a crash loses nothing the next pus
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from supz.errors import StorageError
 from supz.fsutil import write_quick
+from supz.host.leftovers import pid_alive
 from supz.paths import HostPaths
 
 FORMAT = 1
@@ -95,10 +95,4 @@ def read_status(paths: HostPaths) -> SyncStatus | None:
 
 
 def daemon_alive(status: SyncStatus) -> bool:
-    try:
-        os.kill(status.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(status.pid)

@@ -18,8 +18,14 @@ from supz.host.leftovers import MARK
 def programs_by_root(roots: list[Path]) -> dict[Path, collections.Counter[str]]:
     """root -> Counter(program name -> live processes), for processes supervisord started itself
     (a program's own children, such as the syncer's ssh, are not counted)."""
+    return {root: collections.Counter({name: len(found) for name, found in names.items()})
+            for root, names in program_pids(roots).items()}
+
+
+def program_pids(roots: list[Path]) -> dict[Path, dict[str, list[int]]]:
+    """root -> program name -> pids of its live processes, as `programs_by_root` counts them."""
     wanted = {f"{MARK}={root}".encode(): root for root in roots}
-    counts: dict[Path, collections.Counter[str]] = {root: collections.Counter() for root in roots}
+    counts: dict[Path, dict[str, list[int]]] = {root: {} for root in roots}
     marked: dict[int, tuple[Path, str]] = {}
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -48,5 +54,5 @@ def programs_by_root(roots: list[Path]) -> dict[Path, collections.Counter[str]]:
         parent = marked.get(parents[pid])
         if parent is not None and parent[1] == name:
             continue  # a child of the program, not a copy of it
-        counts[root][name] += 1
-    return counts
+        counts[root].setdefault(name, []).append(pid)
+    return {root: {name: sorted(found) for name, found in names.items()} for root, names in counts.items()}

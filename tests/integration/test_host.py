@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 
 from tests.conftest import SupzHost, allow_changes_off_master, destroy_host, make_host, sleep_program
 
@@ -112,5 +113,67 @@ def test_a_backup_whose_supervisord_restarts_starts_no_ha_application() -> None:
         started = host.supzcli("start", "all")
         assert started.returncode == 0, started.stdout
         assert host.states() == {"app1:app1": "RUNNING"}
+    finally:
+        destroy_host(host)
+
+
+def _cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_init_ha_runs_the_alert_programs_idle_without_targets_then_alerts_of_a_fatal_application() -> None:
+    """`supz init --ha` writes the alert deliverer and the FATAL / unexpected-exit event listener
+    as host-local programs. Without targets both run and do nothing: no error, no restart, no busy
+    loop. Given a target, the deliverer follows the config by itself, and an application that goes
+    FATAL on the MASTER reaches the target: its unexpected exit, then FATAL."""
+    import time
+
+    from supz.config import set_options
+
+    host = make_host("--ha", up=False)
+    try:
+        for name in ("supz-alerts", "supz-alerts-events"):
+            assert (host.paths.host_programs / f"{name}.conf").exists(), name
+        host.supz("role", "set", "MASTER", check=True)
+        host.supz("up", check=True)
+        host.wait_for(lambda: all(host.states(with_syncer=True).get(f"{n}:{n}") == "RUNNING"
+                                  for n in ("supz-alerts", "supz-alerts-events")), what="the alert programs RUNNING")
+        flag = host.root / "boom.flag"
+        host.add("boom", "[program:boom]\n"
+                         f"command = /bin/sh -c 'test -e {flag} && exit 3; exec sleep 100000'\n"
+                         "startsecs = 1\nstartretries = 0\nautorestart = unexpected\nstopwaitsecs = 5\n")
+        host.wait_for(lambda: host.states().get("boom:boom") == "RUNNING", what="boom RUNNING")
+        pids = {n: host.pid_of(f"{n}:{n}") for n in ("supz-alerts", "supz-alerts-events")}
+        ticks = {n: _cpu_ticks(p) for n, p in pids.items()}
+        time.sleep(3)
+        assert {n: host.pid_of(f"{n}:{n}") for n in pids} == pids  # never restarted
+        spent = {n: _cpu_ticks(p) - ticks[n] for n, p in pids.items()}
+        assert all(t < 30 for t in spent.values()), spent  # idle: a busy loop would spend ~300 ticks in 3 s
+        log = (host.paths.log / "alerts.log").read_text()
+        assert "no targets in [alerts]" in log and log.count("no targets") == 1, log
+        assert not (host.paths.log / "alerts-events.log").exists() or \
+            not (host.paths.log / "alerts-events.log").read_text().strip()
+
+        got = host.root / "got.jsonl"
+        taker = host.root / "take.sh"
+        taker.write_text(f"#!/bin/sh\ncat >> {got}\necho >> {got}\n")
+        taker.chmod(0o755)
+        set_options(host.paths.config_file, "alerts", {"target.log": f"command {taker}"})
+        host.wait_for(lambda: "delivering to log" in (host.paths.log / "alerts.log").read_text(), timeout=10,
+                      what="the deliverer to follow the config")
+        flag.touch()
+        os.kill(host.pid_of("boom:boom"), 9)
+        host.wait_for(lambda: got.exists() and "FATAL" in got.read_text(), timeout=20,
+                      what="two application alerts")
+        events = [json.loads(line) for line in got.read_text().splitlines() if line.strip()]
+        # A loaded machine may reap the restarted shell past startsecs: one more unexpected exit then.
+        states = [(e["kind"], e["name"], e["state"]) for e in events]
+        assert states[0] == ("application", "boom", "EXITED unexpectedly") and states[-1] == ("application", "boom", "FATAL")
+        assert set(states[1:-1]) <= {("application", "boom", "EXITED unexpectedly")}, states
+        assert [e["seq"] for e in events] == sorted({e["seq"] for e in events})
+        assert host.states()["boom:boom"] == "FATAL"
+        assert host.pid_of("supz-alerts:supz-alerts") == pids["supz-alerts"]
     finally:
         destroy_host(host)

@@ -10,7 +10,7 @@ cache="$1"; deb="$2"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mirror="$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)"
 [ -n "$mirror" ] || mirror="$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)"
-debs=(supervisor python3-click python3-jinja2 python3-pyinotify python3-prometheus-client python3-aiohttp python3-httpx rsync logrotate passwd systemd)
+debs=(supervisor python3-click python3-jinja2 python3-pyinotify python3-prometheus-client python3-aiohttp rsync logrotate passwd systemd)
 # The cache is remade when this list changes.
 ready="ready-$(echo "${debs[*]}" | md5sum | cut -c1-12)"
 

@@ -178,3 +178,51 @@ def test_peer_conditions_raise_once_past_the_threshold_and_once_when_they_end(
     assert look(paths, "host-a", watch, [both], now=202) == []
     [split] = look(paths, "host-a", watch, [both], now=240)
     assert (split["kind"], split["condition"]) == ("split-brain", "split brain")
+
+
+def test_webhooks_use_the_health_probes_http_client(paths: HostPaths, tmp_path: Path) -> None:
+    """One HTTP client in supz: webhooks go through aiohttp, as the health probes do (httpx cost
+    ten times its CPU per probe: see docs/architecture.md). Taken on 2xx, with the event's id in
+    X-Supz-Event; a 500 or a closed port is a failure naming the URL; a hung receiver times out."""
+    import subprocess
+
+    from supz.alerts.deliver import send
+    from supz.alerts.settings import Target
+
+    assert "httpx" not in (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    probe = subprocess.run([sys.executable, "-c", "import sys, supz.alerts.deliver; print('httpx' in sys.modules)"],
+                           capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "False"
+    seen: list[tuple[str, str | None, dict[str, Any]]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append((self.path, self.headers.get("X-Supz-Event"), body))
+            if self.path == "/hang":
+                threading.Event().wait(3)
+            self.send_response(500 if self.path == "/broken" else 202)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}/x"
+    event = {"id": "e-1", "seq": 1, "kind": "test"}
+    try:
+        assert send(Target("ok", "webhook", url=f"{base}/ok"), event, 2) is None
+        assert send(Target("b", "webhook", url=f"{base}/broken"), event, 2) == f"{base}/broken: HTTP 500"
+        hung = send(Target("h", "webhook", url=f"{base}/hang"), event, 0.5)
+        assert hung is not None and hung.startswith(f"{base}/hang: ") and "timed out after 0.5 s" in hung, hung
+        refused = send(Target("n", "webhook", url=nowhere), event, 2)
+        assert refused is not None and refused.startswith(f"{nowhere}: ") and "refused" in refused.lower(), refused
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen[0] == ("/ok", "e-1", event)

@@ -141,3 +141,54 @@ def test_concurrent_reconcilers_serialize(paths: HostPaths, monkeypatch: pytest.
     for thread in threads:
         thread.join()
     assert read_wanted(paths).state == "MASTER"  # type: ignore[union-attr]
+
+
+def test_the_transition_log_is_read_by_one_reader_with_a_tail_bound(paths: HostPaths) -> None:
+    """`supz failover log`, `supz status` (the last failover) and the switchover (this host's move
+    out of MASTER) all read var/log/supz/failover.jsonl through `read_log`; a tail bound reads
+    only the end of a long log, dropping the line it cut."""
+    import json
+
+    from supz.failover.standing import last_failover
+    from supz.failover.switchover import _last_transition
+
+    lines = [json.dumps({"from": "BACKUP", "to": "MASTER", "epoch": 100.0 + i, "seconds": 0.5, "result": "ok",
+                         "time": f"t{i}", "pad": "x" * 40}) for i in range(50)]
+    lines.append(json.dumps({"from": "MASTER", "to": "MASTER", "epoch": 200.0, "result": "ok"}))
+    lines.append(json.dumps({"from": "MASTER", "to": "FAULT", "epoch": 300.0, "seconds": 1.5, "result": "ok",
+                             "time": "t-last"}))
+    paths.failover_log.write_text("\n".join(lines) + "\nnot json\n")
+    assert len(transitions.read_log(paths, None)) == 52
+    cut = transitions.read_log(paths, None, tail=len(lines[-1]) + len(lines[-2]) + 40)
+    assert [e["epoch"] for e in cut] == [200.0, 300.0]  # the cut line before them is dropped, not misread
+    exact = transitions.read_log(paths, None, tail=len(lines[-1]) + 1 + len("not json\n"))
+    assert [e["epoch"] for e in exact] == [300.0]  # a line ending just before the bound is whole
+    assert transitions.read_log(paths, 3, tail=1 << 16)[-1]["to"] == "FAULT"
+    assert last_failover(paths) == {"time": "t-last", "from": "MASTER", "to": "FAULT", "seconds": 1.5, "result": "ok"}
+    assert _last_transition(paths, since=250.0)["to"] == "FAULT"  # type: ignore[index]
+    assert _last_transition(paths, since=350.0) is None
+    paths.failover_log.unlink()
+    assert transitions.read_log(paths, None, tail=100) == [] and last_failover(paths) is None
+
+
+def test_one_liveness_helper_refuses_pid_0_and_zombies(paths: HostPaths) -> None:
+    """supz.host.leftovers.pid_alive is the one way supz asks whether a pid lives: `supz down`
+    with a pid file naming 0 and no supervisord says so (kill(0) would have said alive)."""
+    import os
+    import subprocess
+
+    from supz.failover import readiness
+    from supz.host import daemon, leftovers
+    from supz.sync import state
+
+    assert not any(hasattr(module, "_alive") for module in (daemon, leftovers, readiness, state))
+    assert leftovers.pid_alive(os.getpid()) and not leftovers.pid_alive(0) and not leftovers.pid_alive(-1)
+    zombie = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and leftovers.pid_alive(zombie.pid):
+        time.sleep(0.01)
+    assert not leftovers.pid_alive(zombie.pid)  # exited, not yet reaped
+    zombie.wait()
+    paths.pidfile.write_text("0\n")
+    (paths.supervisord_conf).write_text("[supervisord]\n")
+    assert daemon.down(paths, timeout=1) == "supervisord is not running"

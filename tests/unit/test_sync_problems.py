@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +68,26 @@ def test_lineage_keeps_the_manifests_of_shared_states(paths: HostPaths, tmp_path
     kept = lineage.base(paths, state)
     assert kept is not None and kept.entries == {"web": {"state": "active", "sha256": "x"}}
     assert lineage.base(paths, (3, "other")) is None
+
+
+def test_a_peer_whose_status_reports_drift_or_a_dead_supervisord_is_not_unreachable(tmp_path: Path) -> None:
+    """`supz status --json` on a peer exits 1 on drift (an application FATAL there) and 7 with its
+    supervisord down, its view on stdout: `status --cluster` and a switchover asked on the standby
+    read that view; only another exit (ssh's 255) is an unreachable peer."""
+    import json as _json
+    import sys
+
+    from supz.cluster import peer_status
+    from supz.sync.settings import SyncSettings, parse_peer
+
+    fake = tmp_path / "ssh"
+    view = {"host": "host-b", "role": "MASTER", "drift": [{"name": "boom", "state": "FATAL", "why": "exited"}]}
+    for code, want in ((0, view), (1, view), (7, view), (255, None)):
+        fake.write_text(f"#!{sys.executable}\nimport sys\nprint({_json.dumps(_json.dumps(view))})\n"
+                        f"print('ssh: connect refused', file=sys.stderr)\nsys.exit({code})\n")
+        fake.chmod(0o755)
+        got = peer_status(parse_peer("root@10.0.0.2:/srv/b"), SyncSettings(ssh=str(fake)))
+        if want is None:
+            assert got == {"host": "root@10.0.0.2:/srv/b", "error": "ssh: connect refused"}, got
+        else:
+            assert got == want, (code, got)
