@@ -17,7 +17,7 @@ from tests.conftest import allow_changes_off_master, destroy_host, make_host, sl
 from tests.integration.test_keepalived import Node, configure, wait
 from tests.integration.test_partition import cut, heal
 from tests.netns import Lab, unavailable
-from tests.synchelp import content
+from tests.synchelp import content, listing
 
 REASON = unavailable() or next((f"{tool} is not installed" for tool in ("keepalived", "nft")
                                 if shutil.which(tool) is None), None)
@@ -133,3 +133,21 @@ def test_a_reason_and_the_history_follow_the_registry_through_failover_and_parti
     assert running(master) == set(APPS)
     wait("the import to reach the standby", lambda: in_sync(a, b))
     assert history(standby)[-1]["command"] == "registry import"
+
+    # Bulk admission on the MASTER: 1000 program files in one call, one generation, all RUNNING,
+    # and the standby holds them (and the one history line) right after.
+    folder = master.supz.root / "bulk"
+    folder.mkdir()
+    names = [f"bulk{n:04d}" for n in range(1000)]
+    for name in names:
+        (folder / f"{name}.conf").write_text(sleep_program(name), encoding="utf-8")
+    generation = generation_of(master)
+    added = master.supz.supz("registry", "add", str(folder), timeout=300)
+    assert added.returncode == 0 and "1000 of 1000 loaded and RUNNING" in added.stdout, added.stdout + added.stderr
+    assert generation_of(master) == generation + 1 and set(names) <= running(master)
+    wait("the 1000 to reach the standby", lambda: in_sync(a, b), timeout=60)
+    assert generation_of(standby) == generation + 1 and running(standby) == set()
+
+
+def generation_of(node: Node) -> int:
+    return int(listing(node.supz)["generation"])
