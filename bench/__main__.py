@@ -21,7 +21,7 @@ from bench.report import Machine, markdown, text_table, write_json, write_result
 HERE = Path(__file__).resolve().parent
 DEFAULT_JSON = HERE / "results" / "latest.json"
 RESULTS_MD = HERE / "RESULTS.md"
-SCENARIOS = ("lifecycle", "status", "stall", "sync", "health")
+SCENARIOS = ("lifecycle", "status", "stall", "failover", "sync", "health")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--status-programs", type=int, default=2000, help="programs for the status case")
     parser.add_argument("--stall-programs", type=int, nargs="+", default=[1000, 2000],
                         help="program counts for the stall cases (the longest getState wait during activation, and deactivation)")
+    parser.add_argument("--failover-programs", type=int, default=2000,
+                        help="programs for the failover case (a pair in network namespaces; needs root)")
+    parser.add_argument("--failover-runs", type=int, default=1,
+                        help="runs of the failover case (each about 2 minutes at 2000 programs)")
     parser.add_argument("--health-programs", type=int, default=1000, help="applications the health daemon probes")
     parser.add_argument("--health-seconds", type=float, default=30.0, help="length of each health measurement window")
     parser.add_argument("--repeat", type=int, default=3, help="runs of every case on each side")
@@ -67,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         cut = args.index("--")
         args, sync_argv = args[:cut], args[cut + 1:]
     options = _parser().parse_args(args)
-    if options.programs < 1 or options.status_programs < 1 or options.repeat < 1:
+    if min(options.programs, options.status_programs, options.repeat, options.failover_programs,
+           options.failover_runs) < 1:
         _parser().error("counts and --repeat must be at least 1")
     wanted = options.only or list(SCENARIOS)
     signal.signal(signal.SIGTERM, _terminate)
@@ -86,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             fleet.destroy_all()
         if "stall" in wanted:
             results += cases.stall(fleet, options.stall_programs, options.repeat, _log)
+        if "failover" in wanted:
+            results += cases.failover_rows(options.failover_programs, options.failover_runs, _log)
         if "health" in wanted:
             results += cases.health_rows(fleet, options.health_programs, options.repeat, options.health_seconds, _log)
             fleet.destroy_all()
@@ -104,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if not results:
         return 0
     settings = {"programs": options.programs, "status_programs": options.status_programs,
-                "health_programs": options.health_programs,
+                "health_programs": options.health_programs, "failover_programs": options.failover_programs,
                 "repeat": options.repeat, "startsecs": cases.STARTSECS}
     print(text_table(results, machine, options.repeat))
     command = " ".join(["./bin/bench", *args])

@@ -33,7 +33,7 @@ class CaseResult:
     key: str
     title: str
     supz: Summary
-    stock: Summary
+    stock: Summary | None  # None: nothing to compare with (the failover case)
     target: float | None  # None: shown for information, no target
     supz_how: str
     stock_how: str
@@ -42,26 +42,27 @@ class CaseResult:
     unit: str = "s"     # "s" (timings, also CPU seconds per second) or "MB"
 
     @property
-    def ratio(self) -> float:
-        return self.stock.median / self.supz.median
+    def ratio(self) -> float | None:
+        return None if self.stock is None else self.stock.median / self.supz.median
 
     @property
     def ratio_over_floor(self) -> float:
         """The ratio of what the tools themselves cost, once the shared floor is taken out."""
-        return (self.stock.median - self.floor) / max(self.supz.median - self.floor, 1e-3)
+        stock = self.stock.median if self.stock is not None else self.supz.median
+        return (stock - self.floor) / max(self.supz.median - self.floor, 1e-3)
 
     @property
     def met(self) -> bool | None:
         if self.limit is not None:
             return self.supz.high <= self.limit
-        return None if self.target is None else self.ratio >= self.target
+        return None if self.target is None or self.ratio is None else self.ratio >= self.target
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "case": self.key,
             "title": self.title,
             "supz": self.supz.as_dict(),
-            "stock": self.stock.as_dict(),
+            "stock": None if self.stock is None else self.stock.as_dict(),
             "ratio": self.ratio,
             "target": self.target,
             "met": self.met,
@@ -383,6 +384,21 @@ def stall(fleet: Fleet, counts: list[int], repeat: int, log: Callable[[str], Non
             host.kill()
         fleet.destroy_all()
     return results
+def failover_rows(count: int, runs: int, log: Callable[[str], None]) -> list[CaseResult]:
+    """The failover at `count` programs (bench/failover_bench.py): nothing to compare with, so the
+    time is shown for information and the stall against its limit."""
+    from bench import failover_bench
+
+    figures = failover_bench.failover(count, runs, log)
+    how = "kill -9 of both keepalived processes of the MASTER of a pair in network namespaces"
+    return [
+        CaseResult(f"failover{count}", f"failover at {count}: kill -9 of the MASTER's keepalived to all RUNNING on "
+                   "the new MASTER", Summary.of(figures["took"]), None, None, how, "—"),
+        CaseResult(f"failover-stall{count}", f"failover at {count}: longest supervisord stall on the new MASTER "
+                   "meanwhile (getState every 50 ms)", Summary.of(figures["stall"]), None, None, how, "—", limit=0.1),
+    ]
+
+
 def health_rows(fleet: Fleet, count: int, repeat: int, seconds: float, log: Callable[[str], None]) -> list[CaseResult]:
     """`supz health run` probing `count` applications every 5 s against the goal: the goal is the
     comparison column (5% of one core = 50 ms of CPU per second; 60 MB), ratio = goal / supz."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cases import CaseResult
+from bench.timing import Summary
 
 # Everything below this line in bench/RESULTS.md is written by hand (analysis, profiles) and kept.
 NOTES_MARKER = "<!-- notes: kept across runs -->"
@@ -56,7 +57,7 @@ def _secs(value: float) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
-def _cell(summary: Any, unit: str = "s") -> str:
+def _cell(summary: Summary, unit: str = "s") -> str:
     show = (lambda v: f"{v:.1f} MB") if unit == "MB" else _secs
     return f"{show(summary.median)} ({show(summary.low)}–{show(summary.high)})"
 
@@ -70,7 +71,9 @@ def rows(results: Sequence[CaseResult]) -> list[list[str]]:
         target = "—" if r.target is None else f">= {r.target:g}x"
         if r.limit is not None:
             target = f"<= {r.limit * 1000:g} ms (longest run)"
-        table.append([r.title, _cell(r.supz, r.unit), _cell(r.stock, r.unit), f"{r.ratio:.1f}x", target, verdict])
+        stock = "—" if r.stock is None else _cell(r.stock, r.unit)
+        ratio = "—" if r.ratio is None else f"{r.ratio:.1f}x"
+        table.append([r.title, _cell(r.supz, r.unit), stock, ratio, target, verdict])
     return table
 
 

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 
@@ -170,33 +169,23 @@ def test_supervisord_killed_during_activation_then_up_runs_everything_once() -> 
 
 
 class StallProbe:
-    """getState every 50 ms on a host's socket; the longest wait for an answer."""
+    """getState every 50 ms on a host's socket, from its own process (bench/probe.py, so the
+    test's own polling never delays it); the longest wait for an answer."""
 
     def __init__(self, node: Node) -> None:
-        self.node = node
+        self.socket = node.supz.paths.socket
         self.longest = 0.0
         self.calls = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            began = time.monotonic()
-            try:
-                self.node.supz.call("supervisor", "getState")
-            except Exception:  # noqa: BLE001 - a refused connection is not a stall
-                pass
-            self.longest = max(self.longest, time.monotonic() - began)
-            self.calls += 1
-            self._stop.wait(0.05)
 
     def __enter__(self) -> StallProbe:
-        self._thread.start()
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.probe", str(self.socket)], cwd=str(REPO),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        out, _ = self.proc.communicate("stop\n", timeout=60)
+        figures = json.loads(out)
+        self.longest, self.calls = float(figures["longest"]), int(figures["calls"])
 
 
 def test_a_failover_at_scale_settles_at_once(pair: tuple[Node, Node, str]) -> None:
