@@ -28,6 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 from supz.host.leftovers import MARK
+from tests.integration.procs import supervised_process
 
 PREFIX = "s17"
 NODES = (1, 2, 3)
@@ -266,20 +267,10 @@ class PacemakerLab:
         named: dict[int, str] = {}
         parents: dict[int, int] = {}
         for pid in self.pids(n):
-            try:
-                with open(f"/proc/{pid}/environ", "rb") as handle:
-                    env = handle.read().split(b"\0")
-                with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-            except OSError:
+            found = supervised_process(pid)
+            if found is None or mark not in found[0] or found[1].startswith("supz-"):
                 continue
-            if fields[0] == "Z" or mark not in env:
-                continue
-            name = next((item.split(b"=", 1)[1].decode() for item in env
-                         if item.startswith(b"SUPERVISOR_PROCESS_NAME=")), None)
-            if name is not None and not name.startswith("supz-"):
-                named[pid] = name
-                parents[pid] = int(fields[1])
+            named[pid], parents[pid] = found[1], found[2]
         return [(name, pid) for pid, name in named.items() if named.get(parents[pid]) != name]
 
     def programs(self, n: int, group: str) -> Counter[str]:

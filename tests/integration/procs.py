@@ -32,27 +32,35 @@ def program_pids(roots: list[Path]) -> dict[Path, dict[str, list[int]]]:
         if not entry.isdigit():
             continue
         pid = int(entry)
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as handle:
-                env = handle.read().split(b"\0")
-            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
+        found = supervised_process(pid)
+        if found is None:
             continue
-        if fields[0] == "Z":
-            continue
+        env, name, parent = found
         root = next((wanted[item] for item in env if item in wanted), None)
         if root is None:
             continue
-        name = next((item.split(b"=", 1)[1].decode() for item in env if item.startswith(b"SUPERVISOR_PROCESS_NAME=")),
-                    None)
-        if name is None:
-            continue  # supervisord itself
         marked[pid] = (root, name)
-        parents[pid] = int(fields[1])
+        parents[pid] = parent
     for pid, (root, name) in marked.items():
         parent = marked.get(parents[pid])
         if parent is not None and parent[1] == name:
             continue  # a child of the program, not a copy of it
         counts[root].setdefault(name, []).append(pid)
     return {root: {name: sorted(found) for name, found in names.items()} for root, names in counts.items()}
+
+
+def supervised_process(pid: int) -> tuple[list[bytes], str, int] | None:
+    """(environment, program name, parent pid) of a live process a supervisord started, from
+    /proc; None for a process gone, a zombie, or one no supervisord started (supervisord itself)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            env = handle.read().split(b"\0")
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    if fields[0] == "Z":
+        return None
+    name = next((item.split(b"=", 1)[1].decode() for item in env if item.startswith(b"SUPERVISOR_PROCESS_NAME=")),
+                None)
+    return None if name is None else (env, name, int(fields[1]))

@@ -14,7 +14,7 @@ import re
 import shutil
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from tests.integration import test_keepalived
 from tests.integration.procs import program_pids
 from tests.integration.test_failover_chaos import DETECTION, copies, exactly_once_on, start_pair
 from tests.integration.test_keepalived import REASON, Node, wait
+from tests.webhooks import recording_handler
 
 pair = test_keepalived.pair  # the keepalived pair fixture, used here by name
 
@@ -186,17 +187,7 @@ class LoopbackReceivers:
     def _server_in(self, netns: str) -> ThreadingHTTPServer:
         """Made by a thread that joined `netns` (setns moves only the calling thread): the socket
         stays there, served from any thread."""
-        got = self.got
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
+        handler = recording_handler(self.got)
         made: list[ThreadingHTTPServer | BaseException] = []
 
         def make() -> None:
@@ -207,7 +198,7 @@ class LoopbackReceivers:
                         raise OSError(ctypes.get_errno(), f"setns {netns}")
                 finally:
                     os.close(fd)
-                made.append(ThreadingHTTPServer(("127.0.0.1", self.PORT), Handler))
+                made.append(ThreadingHTTPServer(("127.0.0.1", self.PORT), handler))
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 made.append(exc)
 

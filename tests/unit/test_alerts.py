@@ -24,6 +24,7 @@ from supz.failover.operator import freeze
 from supz.failover.transitions import Announcement, announce, reconcile
 from supz.paths import HostPaths
 from supz.role import write_role
+from tests.webhooks import recording_handler
 
 
 class Receiver:
@@ -37,18 +38,7 @@ class Receiver:
         self.server: ThreadingHTTPServer | None = None
 
     def up(self) -> None:
-        got = self.got
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), recording_handler(self.got))
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def down(self) -> None:
