@@ -172,8 +172,9 @@ def test_the_syncer_is_a_host_local_program_of_every_host(pair: tuple[SupzHost, 
         assert (host.paths.host_programs / "supz-sync.conf").exists()
         host.wait_for(lambda host=host: host.states(with_syncer=True)["supz-sync:supz-sync"] == "RUNNING",
                       what="supz-sync RUNNING")
-    status = standby.supz("sync", "status")
-    assert "role BACKUP" in status.stdout and "only a MASTER pushes" in status.stdout
+    # RUNNING is supervisord's word once startsecs passed; the syncer writes its state when it has started.
+    standby.wait_for(lambda: "role BACKUP" in standby.supz("sync", "status").stdout, what="the syncer's state")
+    assert "only a MASTER pushes" in standby.supz("sync", "status").stdout
     # A broken [sync] section: the syncer keeps running, says why it has no peers.
     configure_sync(standby, "not a peer")
     standby.wait_for(lambda: "config error" in standby.supz("sync", "status").stdout, what="the config error")
