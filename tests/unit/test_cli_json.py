@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from supz.host.layout import InitOptions, init_host
-from supz.paths import HostPaths
-from tests.conftest import short_tempdir
+from tests.unit import test_cli
 from tests.unit.test_cli import supz
 
-
-@pytest.fixture
-def root() -> Iterator[Path]:
-    """An initialised host root, no supervisord."""
-    folder = short_tempdir("supz-json-")
-    init_host(HostPaths(folder), InitOptions(host="hosta"))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+root = test_cli.root  # the initialised-root fixture of test_cli, used here by name
 
 
 def test_doctor_json_has_every_check_and_the_same_exit_code(root: Path) -> None:
